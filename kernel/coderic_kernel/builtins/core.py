@@ -1,0 +1,40 @@
+"""The ``kernel`` built-in plugin: database readiness and the list of enabled plugins."""
+
+from __future__ import annotations
+
+from coderic_sdk import HealthCheck, PluginContext, RequestContext, Route, Schema, hookimpl
+
+
+class PluginOut(Schema):
+    name: str
+    version: str
+    description: str
+    distribution: str
+    requires: list[str]
+    sdk_range: str
+    builtin: bool
+    hooks: list[str]
+
+
+class PluginList(Schema):
+    plugins: list[PluginOut]
+
+
+async def list_plugins(ctx: RequestContext[None, None, dict[str, str]]) -> PluginList:
+    return PluginList(plugins=[PluginOut.model_validate(p.as_dict()) for p in ctx.plugin.kernel.plugins])
+
+
+@hookimpl
+def register_routes(plugin: PluginContext) -> list[Route]:
+    return [
+        Route(
+            "GET", "/plugins", list_plugins, name="list_plugins", prefix="", response=PluginList,
+            summary="Enabled plugins", description="Every enabled plugin, built-ins first, in load order.",
+            tags=("kernel",),
+        )
+    ]
+
+
+@hookimpl
+def register_health_checks(plugin: PluginContext) -> list[HealthCheck]:
+    return [HealthCheck("database", plugin.kernel.database.ping)]

@@ -1,0 +1,43 @@
+"""``coderic serve``: check everything, then hand the app to uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+import uvicorn
+
+from ..kernel import Kernel
+from .state import CliState, pass_state
+
+APP_FACTORY = "coderic_kernel.web.app:create_app"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+@click.option("--migrate", is_flag=True, help="Apply pending migrations before serving.")
+@pass_state
+def serve(state: CliState, host: str, port: int, workers: int, reload: bool, migrate: bool) -> None:
+    """Serve the combined API of the kernel and every enabled plugin."""
+    kernel = state.kernel()  # every plugin check happens before a port is bound
+    asyncio.run(_prepare(kernel, migrate))
+    log_level = kernel.config.kernel.log_level.lower()
+    common = {"host": host, "port": port, "log_level": log_level, "server_header": False}
+    if workers == 1 and not reload:
+        from ..web.app import create_app
+
+        uvicorn.run(create_app(kernel), **common)  # type: ignore[arg-type]
+        return
+    if state.config_path is not None:
+        os.environ["CODERIC_CONFIG"] = str(state.config_path)  # read again by each worker
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, reload=reload, **common)  # type: ignore[arg-type]
+
+
+async def _prepare(kernel: Kernel, migrate: bool) -> None:
+    """Apply migrations when asked; otherwise refuse to serve with any pending."""
+    async with kernel.started(migrate=migrate or None):
+        pass

@@ -1,0 +1,78 @@
+"""``DatabaseService``: the SDK's ``Database`` over a Piccolo engine for SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.table import Table
+
+from ..config import DatabaseURL
+from . import binding
+
+
+class DatabaseService:
+    def __init__(self, url: DatabaseURL, *, pool_min: int = 1, pool_max: int = 10) -> None:
+        self.url = url
+        self.pool_min = pool_min
+        self.pool_max = max(pool_max, pool_min, 1)
+        self._engine: Engine = self._create_engine()
+        self._pooled = False
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]:
+        return self.url.dialect
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if self.url.dialect == "sqlite":
+            assert self.url.path is not None
+            return SQLiteEngine(path=str(self.url.path))
+        return PostgresEngine(config={"dsn": self.url.url}, log_queries=False)
+
+    async def open(self, tables: Iterable[type[Table]]) -> None:
+        """Bind the tables, prepare the database file or pool, and check that it answers."""
+        binding.bind(self._engine, tables)
+        if self.url.dialect == "sqlite":
+            assert self.url.path is not None
+            await asyncio.to_thread(_prepare_sqlite, str(self.url.path))
+        else:
+            await self._engine.start_connection_pool(min_size=self.pool_min, max_size=self.pool_max)
+            self._pooled = True
+        await self.ping()
+
+    async def close(self) -> None:
+        if self._pooled:
+            await self._engine.close_connection_pool()
+            self._pooled = False
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        return self._engine.transaction()  # type: ignore[no-any-return]
+
+    async def ping(self) -> None:
+        await self._engine.run_ddl("SELECT 1")
+
+    def pool_usage(self) -> tuple[int, int] | None:
+        """(connections in use, pool size) for PostgreSQL; ``None`` for SQLite."""
+        pool = getattr(self._engine, "pool", None)
+        if pool is None:
+            return None
+        return pool.get_size() - pool.get_idle_size(), pool.get_size()
+
+
+def _prepare_sqlite(path: str) -> None:
+    """Create the file's folder and switch to WAL, which lets readers and a writer overlap."""
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")

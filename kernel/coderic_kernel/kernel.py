@@ -1,0 +1,113 @@
+"""``Kernel``: one instance of the platform, from configuration to a running database.
+
+Booting (``Kernel.boot``) does every check that needs no I/O beyond imports, so a broken
+plugin stops the process before it binds a port. Starting (``Kernel.started``) opens the
+database, checks migrations and enters each plugin's lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Literal
+
+from coderic_sdk import PluginInfo
+from piccolo.table import Table
+
+from .config import Configuration, load_configuration
+from .database import DatabaseService, MigrationRunner
+from .database.migrations import MigrationRecord
+from .errors import PluginError, StartupError, describe
+from .plugins.context import PluginContextImpl
+from .plugins.contributions import collect_apps, collect_health_checks, collect_middleware, collect_routes
+from .plugins.loader import LoadedPlugins, load_plugins
+
+
+class Kernel:
+    def __init__(self, config: Configuration, loaded: LoadedPlugins) -> None:
+        self.config = config
+        self.pm = loaded.pm
+        self.hooks = loaded.hooks
+        settings = config.kernel
+        self.database = DatabaseService(
+            settings.database_url, pool_min=settings.database_pool_min, pool_max=settings.database_pool_max
+        )
+        self._plugins = tuple(p.info for p in loaded.plugins)
+        self.contexts = {p.info.name: PluginContextImpl(p.info, p.settings, self) for p in loaded.plugins}
+        ordered = list(self.contexts.values())
+        self.apps = collect_apps(self.hooks, self._plugins)
+        self.routes = collect_routes(self.hooks, ordered)
+        self.middleware = collect_middleware(self.hooks, ordered)
+        self.health_checks = collect_health_checks(self.hooks, ordered)
+        self.migrations = MigrationRunner(self.database, self.apps)
+        self._running = False
+
+    @classmethod
+    def boot(cls, config: Configuration | None = None) -> Kernel:
+        """Load configuration (unless given) and every enabled plugin; raise ``StartupError``."""
+        config = config or load_configuration()
+        return cls(config, load_plugins(config))
+
+    # The SDK's ``Kernel`` protocol -----------------------------------------------------
+
+    @property
+    def environment(self) -> str:
+        return self.config.kernel.environment
+
+    @property
+    def plugins(self) -> Sequence[PluginInfo]:
+        return self._plugins
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]:
+        return self.database.dialect
+
+    def plugin(self, name: str) -> PluginContextImpl:
+        return self.contexts[name]
+
+    def tables(self) -> list[type[Table]]:
+        return [MigrationRecord, *(table for entry in self.apps for table in entry.app.table_classes)]
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[Kernel]:
+        """The database open, nothing else: for migrations and diagnostics."""
+        try:
+            await self.database.open(self.tables())
+        except Exception as exc:
+            raise StartupError(f"database {self.database.url} is unreachable: {describe(exc)}") from exc
+        try:
+            yield self
+        finally:
+            await self.database.close()
+
+    @asynccontextmanager
+    async def started(self, *, migrate: bool | None = None) -> AsyncIterator[Kernel]:
+        """Open the database, apply or refuse pending migrations, enter every lifespan."""
+        if self._running:  # a CLI command inside an already started kernel
+            yield self
+            return
+        migrate = self.config.kernel.migrate_on_start if migrate is None else migrate
+        async with self.opened():
+            if migrate:
+                await self.migrations.forwards()
+            else:
+                pending = await self.migrations.pending()
+                if pending:
+                    names = ", ".join(f"{m.plugin}:{m.id}" for m in pending[:5]) + (" ..." if len(pending) > 5 else "")
+                    raise StartupError(
+                        f"{len(pending)} migration(s) pending ({names}); run 'coderic migrate' or start with 'coderic serve --migrate'"
+                    )
+            async with AsyncExitStack() as stack:
+                for plugin in self.contexts.values():
+                    manager = self.hooks.lifespan(plugin)
+                    if manager is None:
+                        continue
+                    try:
+                        await stack.enter_async_context(manager)
+                    except Exception as exc:
+                        raise PluginError(plugin.name, "start", describe(exc)) from exc
+                self._running = True
+                try:
+                    yield self
+                finally:
+                    self._running = False

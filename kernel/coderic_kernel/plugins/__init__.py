@@ -1,0 +1,1 @@
+"""Finding, ordering, importing and registering plugins."""

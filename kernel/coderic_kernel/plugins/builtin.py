@@ -1,0 +1,30 @@
+"""The kernel's own features, registered as plugins through the same hooks as any other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coderic_sdk import PluginInfo
+
+from .. import __version__
+
+
+@dataclass(frozen=True)
+class BuiltinPlugin:
+    name: str
+    module: str
+    description: str
+
+    def info(self) -> PluginInfo:
+        return PluginInfo(
+            name=self.name,
+            version=__version__,
+            description=self.description,
+            distribution="coderic-kernel",
+            builtin=True,
+        )
+
+
+BUILTINS: tuple[BuiltinPlugin, ...] = (
+    BuiltinPlugin("kernel", "coderic_kernel.builtins.core", "Kernel core: database health, plugin listing."),
+)

@@ -1,0 +1,31 @@
+"""The kernel's implementation of the SDK's ``PluginContext``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from coderic_sdk import PluginInfo, PluginSettings
+
+if TYPE_CHECKING:
+    from coderic_sdk import Kernel
+
+
+class NoSettings(PluginSettings):
+    """The settings of a plugin that declares none: any key given for it is refused."""
+
+
+@dataclass
+class PluginContextImpl:
+    info: PluginInfo
+    settings: PluginSettings
+    kernel: Kernel
+    logger: logging.Logger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.logger = logging.getLogger(f"coderic.plugins.{self.info.name}")
+
+    @property
+    def name(self) -> str:
+        return self.info.name

@@ -1,0 +1,89 @@
+"""A typed facade over pluggy: one method per hook, called for one plugin at a time.
+
+Calling per plugin keeps every contribution attributed, so a bad return value or an
+exception stops boot with the plugin and the phase named.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+import click
+import pluggy
+from coderic_sdk import HealthCheck, PluginContext, PluginSettings, Route
+from piccolo.conf.apps import AppConfig
+from starlette.middleware import Middleware
+
+from ..errors import Phase, PluginError, describe
+
+T = TypeVar("T")
+
+
+class PluginHooks:
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    def implemented(self, plugin: str) -> tuple[str, ...]:
+        """Names of the hooks a plugin implements, for ``/api/v1/plugins``."""
+        obj = self.pm.get_plugin(plugin)
+        callers = self.pm.get_hookcallers(obj) if obj is not None else None
+        return tuple(sorted(caller.name for caller in callers or ()))
+
+    def settings_model(self, plugin: str) -> type[PluginSettings] | None:
+        model = self._call("register_settings_model", plugin, "settings")
+        if model is not None and not (isinstance(model, type) and issubclass(model, PluginSettings)):
+            raise PluginError(plugin, "settings", "register_settings_model must return a PluginSettings subclass")
+        return model
+
+    def piccolo_app(self, plugin: str) -> AppConfig | None:
+        app = self._call("register_piccolo_app", plugin, "database")
+        if app is not None and not isinstance(app, AppConfig):
+            raise PluginError(plugin, "database", "register_piccolo_app must return a piccolo AppConfig")
+        return app
+
+    def routes(self, plugin: PluginContext) -> list[Route]:
+        return self._items("register_routes", plugin, "routes", Route)
+
+    def middleware(self, plugin: PluginContext) -> list[Middleware]:
+        return self._items("register_middleware", plugin, "middleware", Middleware)
+
+    def health_checks(self, plugin: PluginContext) -> list[HealthCheck]:
+        return self._items("register_health_checks", plugin, "start", HealthCheck)
+
+    def commands(self, plugin: PluginContext) -> list[click.Command]:
+        return self._items("register_commands", plugin, "commands", click.Command)
+
+    def lifespan(self, plugin: PluginContext) -> AbstractAsyncContextManager[Any] | None:
+        manager = self._call("lifespan", plugin.name, "start", plugin=plugin)
+        if manager is not None and not isinstance(manager, AbstractAsyncContextManager):
+            raise PluginError(plugin.name, "start", "lifespan must return an async context manager")
+        return manager
+
+    def _items(self, hook: str, plugin: PluginContext, phase: Phase, kind: type[T]) -> list[T]:
+        result = self._call(hook, plugin.name, phase, plugin=plugin)
+        if result is None:
+            return []
+        items = list(result) if isinstance(result, Iterable) else [result]
+        for item in items:
+            if not isinstance(item, kind):
+                raise PluginError(plugin.name, phase, f"{hook} returned {type(item).__name__}, expected {kind.__name__}")
+        return items
+
+    def _call(self, hook: str, owner: str, phase: Phase, **kwargs: Any) -> Any:
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if impl.plugin_name != owner:
+                continue
+            try:
+                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(owner, phase, f"{hook} raised {describe(exc)}") from exc
+            if inspect.isawaitable(result):
+                getattr(result, "close", lambda: None)()
+                raise PluginError(owner, phase, f"{hook} must be a plain function, not async")
+            return result
+        return None

@@ -1,0 +1,1 @@
+"""The web layer: app factory, route adapter, problem responses, middleware, health."""

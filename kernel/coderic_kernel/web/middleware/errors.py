@@ -1,0 +1,47 @@
+"""Turn an unhandled exception into a 500 problem with no internals in the body.
+
+The full error goes to the log with the request id the client also receives, so an
+operator can find it from a user's report.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..problems import problem_response
+
+logger = logging.getLogger("coderic.errors")
+
+
+class UnhandledErrorMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id", "")
+            logger.exception(
+                "unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id,
+                extra={"request_id": request_id},
+            )
+            if started:
+                raise  # the response is under way: the server closes the connection
+            response = problem_response(
+                scope, 500, detail=f"An unexpected error occurred. Quote request id {request_id} when reporting it."
+            )
+            await response(scope, receive, send)

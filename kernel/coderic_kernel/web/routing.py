@@ -1,0 +1,163 @@
+"""Turn SDK ``Route`` declarations into Starlette routes that validate before the handler runs.
+
+Routes sharing a path become one Starlette route that dispatches on the method, so a wrong
+method gets a 405 whose ``Allow`` lists every method of that path.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+from coderic_sdk import FieldError, PluginContext, Problem, RequestContext, Route
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+API_PREFIX = "/api/v1"
+JSON_TYPES = ("application/json",)
+MULTI_VALUED = (list, tuple, set, frozenset)
+
+
+def api_path(prefix: str, path: str) -> str:
+    return API_PREFIX + (f"/{prefix}" if prefix else "") + path
+
+
+@dataclass(frozen=True)
+class MountedRoute:
+    """A route as served: owner, declaration, and its full path."""
+
+    plugin: PluginContext
+    route: Route
+    path: str
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.plugin.name}.{self.route.name}"
+
+
+class RouteHandler:
+    """Validates path, query and body, calls the endpoint, serialises the result."""
+
+    def __init__(self, mounted: MountedRoute, max_body_bytes: int) -> None:
+        self.plugin = mounted.plugin
+        self.route = mounted.route
+        self.max_body_bytes = max_body_bytes
+        self.response_adapter = TypeAdapter(mounted.route.response) if mounted.route.response is not None else None
+        self.multi_valued = _multi_valued_fields(mounted.route.query)
+
+    async def __call__(self, request: Request) -> Response:
+        route = self.route
+        path = _validate(route.path_params, dict(request.path_params), "path") if route.path_params else request.path_params
+        query = _validate(route.query, self._query_values(request), "query") if route.query else None
+        body = await self._body(request) if route.body is not None else None
+        result = await route.endpoint(RequestContext(request, self.plugin, body, query, path))
+        return self._render(result)
+
+    def _query_values(self, request: Request) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            if key in self.multi_valued:
+                values.setdefault(key, []).append(value)
+            else:
+                values[key] = value
+        return values
+
+    async def _body(self, request: Request) -> BaseModel:
+        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+            raise Problem(415, "Send the body as application/json.", headers={"Accept-Post": "application/json"})
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _too_large(self.max_body_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise Problem(422, "A JSON body is required.", errors=[FieldError("body", "a JSON body is required", "missing")])
+        assert self.route.body is not None
+        try:
+            return self.route.body.model_validate_json(raw)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise Problem(400, "The body is not valid JSON.", errors=[FieldError("body", "not valid JSON", "json_invalid")]) from None
+            raise _unprocessable(exc, "body") from None
+
+    def _render(self, result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        status = self.route.status_code
+        if result is None and status == 204:
+            return Response(status_code=204)
+        if isinstance(result, BaseModel):
+            content = result.model_dump_json().encode()
+        elif self.response_adapter is not None:
+            content = self.response_adapter.dump_json(self.response_adapter.validate_python(result))
+        else:
+            content = pydantic_core.to_json(result)
+        return Response(content, status_code=status, media_type="application/json")
+
+
+def _validate(model: type[BaseModel], values: dict[str, Any], where: str) -> BaseModel:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise _unprocessable(exc, where) from None
+
+
+def _unprocessable(exc: ValidationError, where: str) -> Problem:
+    errors = [
+        FieldError(
+            ".".join([where, *(str(part) for part in error["loc"])]),
+            "unknown field" if error["type"] == "extra_forbidden" else error["msg"],
+            error["type"],
+        )
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return Problem(422, f"The request {where} is invalid.", errors=errors)
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(413, f"The body is larger than {limit} bytes.")
+
+
+def _multi_valued_fields(model: type[BaseModel] | None) -> frozenset[str]:
+    if model is None:
+        return frozenset()
+    names = set()
+    for name, field in model.model_fields.items():
+        if typing.get_origin(field.annotation) in MULTI_VALUED or field.annotation in MULTI_VALUED:
+            names.add(field.alias or name)
+    return frozenset(names)
+
+
+def starlette_routes(mounted: Sequence[MountedRoute], max_body_bytes: int) -> list[StarletteRoute]:
+    by_path: dict[str, dict[str, RouteHandler]] = defaultdict(dict)
+    for entry in mounted:
+        by_path[entry.path][entry.route.method] = RouteHandler(entry, max_body_bytes)
+    routes = []
+    for path, handlers in by_path.items():
+        endpoint = next(iter(handlers.values())) if len(handlers) == 1 else _MethodDispatch(handlers)
+        # A bound method, so Starlette treats it as a request -> response endpoint.
+        routes.append(StarletteRoute(path, endpoint.__call__, methods=list(handlers)))
+    return routes
+
+
+class _MethodDispatch:
+    def __init__(self, handlers: dict[str, RouteHandler]) -> None:
+        self.handlers = dict(handlers)
+        if "GET" in self.handlers:
+            self.handlers.setdefault("HEAD", self.handlers["GET"])
+
+    async def __call__(self, request: Request) -> Response:
+        return await self.handlers[request.method](request)

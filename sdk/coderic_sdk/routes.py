@@ -1,0 +1,85 @@
+"""Typed route declarations. The kernel turns each into a Starlette route that validates the
+request before the handler runs and serialises what the handler returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .services import PluginContext
+
+BodyT = TypeVar("BodyT")
+QueryT = TypeVar("QueryT")
+PathT = TypeVar("PathT")
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(slots=True)
+class RequestContext(Generic[BodyT, QueryT, PathT]):
+    """What a handler receives: the validated inputs and the plugin that owns the route.
+
+    ``body``, ``query`` and ``path`` are instances of the route's models, or ``None`` /
+    the raw path parameters when the route declares no model for them.
+    """
+
+    request: Request
+    plugin: PluginContext
+    body: BodyT
+    query: QueryT
+    path: PathT
+
+    @property
+    def request_id(self) -> str:
+        return str(self.request.scope.get("state", {}).get("request_id", ""))
+
+
+#: A handler: ``async def handler(ctx: RequestContext) -> Schema | dict | list | Response | None``.
+Endpoint = Callable[[RequestContext[Any, Any, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation of a plugin's API, mounted at ``/api/v1/<prefix><path>``.
+
+    ``name`` makes the stable operation id ``<plugin>.<name>``. ``prefix`` defaults to the
+    plugin's name; claiming another prefix fails at start-up if another plugin holds it.
+    ``body`` models must forbid unknown fields (subclass :class:`coderic_sdk.Schema`).
+    ``response`` describes the success body; ``responses`` documents other statuses.
+    ``permission`` names what the caller needs (``<plugin>.<action>``).
+    """
+
+    method: str
+    path: str
+    endpoint: Endpoint
+    name: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    path_params: type[BaseModel] | None = None
+    response: Any = None
+    status_code: int = 200
+    responses: Mapping[int, Any] = field(default_factory=dict)
+    summary: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    permission: str | None = None
+    prefix: str | None = None
+    deprecated: bool = False
+    sunset: date | None = None
+
+    def __post_init__(self) -> None:
+        method = self.method.upper()
+        if method not in HTTP_METHODS:
+            raise ValueError(f"route {self.name!r}: method {self.method!r} is not one of {sorted(HTTP_METHODS)}")
+        object.__setattr__(self, "method", method)
+        if not self.path.startswith("/") and self.path != "":
+            raise ValueError(f"route {self.name!r}: path {self.path!r} must start with '/'")
+        if self.body is not None and method in {"GET", "DELETE"}:
+            raise ValueError(f"route {self.name!r}: a {method} route cannot take a body")

@@ -1,0 +1,74 @@
+"""Protocols for the kernel services a plugin may use. Plugins type against these, never
+against ``coderic_kernel``, so the kernel's internals stay free to change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from piccolo.engine.base import Engine
+
+    from .settings import PluginSettings
+    from .types import PluginInfo
+
+
+@runtime_checkable
+class Database(Protocol):
+    """The kernel's database. Tables of enabled plugins are already bound to ``engine``."""
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        """A transaction; nested calls join the outer one."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the database answers a trivial query; raise otherwise."""
+        ...
+
+
+@runtime_checkable
+class Kernel(Protocol):
+    """The running kernel as a plugin sees it."""
+
+    @property
+    def environment(self) -> str: ...
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def plugins(self) -> Sequence[PluginInfo]:
+        """Enabled plugins, built-ins first, each after the plugins it requires."""
+        ...
+
+    def started(self) -> AbstractAsyncContextManager[Kernel]:
+        """Open the database and run every lifespan hook (for CLI commands that need them)."""
+        ...
+
+
+@runtime_checkable
+class PluginContext(Protocol):
+    """One plugin's view of itself: passed to every hook that takes ``plugin``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def info(self) -> PluginInfo: ...
+
+    @property
+    def settings(self) -> PluginSettings: ...
+
+    @property
+    def kernel(self) -> Kernel: ...
+
+    @property
+    def logger(self) -> logging.Logger: ...

@@ -18,14 +18,16 @@ from .config import Configuration, load_configuration
 from .database import DatabaseService, MigrationRunner
 from .database.migrations import MigrationRecord
 from .errors import PluginError, StartupError, describe
+from .observability.metrics import Metrics
 from .plugins.context import PluginContextImpl
 from .plugins.contributions import collect_apps, collect_health_checks, collect_middleware, collect_routes
 from .plugins.loader import LoadedPlugins, load_plugins
 
 
 class Kernel:
-    def __init__(self, config: Configuration, loaded: LoadedPlugins) -> None:
+    def __init__(self, config: Configuration, loaded: LoadedPlugins, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.pm = loaded.pm
         self.hooks = loaded.hooks
         settings = config.kernel
@@ -40,13 +42,16 @@ class Kernel:
         self.middleware = collect_middleware(self.hooks, ordered)
         self.health_checks = collect_health_checks(self.hooks, ordered)
         self.migrations = MigrationRunner(self.database, self.apps)
+        self.metrics.describe_build(self._plugins)
+        self.metrics.watch_pool(self.database.pool_usage)
         self._running = False
 
     @classmethod
     def boot(cls, config: Configuration | None = None) -> Kernel:
         """Load configuration (unless given) and every enabled plugin; raise ``StartupError``."""
         config = config or load_configuration()
-        return cls(config, load_plugins(config))
+        metrics = Metrics()  # first, so that hook calls made while booting are counted too
+        return cls(config, load_plugins(config, observe_hook=metrics.observe_hook), metrics)
 
     # The SDK's ``Kernel`` protocol -----------------------------------------------------
 
@@ -80,23 +85,26 @@ class Kernel:
         finally:
             await self.database.close()
 
+    async def settle_migrations(self, migrate: bool | None = None) -> None:
+        """Apply pending migrations (``migrate``, or the setting) or refuse to go on with any."""
+        if self.config.kernel.migrate_on_start if migrate is None else migrate:
+            await self.migrations.forwards()
+            return
+        pending = await self.migrations.pending()
+        if pending:
+            names = ", ".join(f"{m.plugin}:{m.id}" for m in pending[:5]) + (" ..." if len(pending) > 5 else "")
+            raise StartupError(
+                f"{len(pending)} migration(s) pending ({names}); run 'coderic migrate' or start with 'coderic serve --migrate'"
+            )
+
     @asynccontextmanager
     async def started(self, *, migrate: bool | None = None) -> AsyncIterator[Kernel]:
         """Open the database, apply or refuse pending migrations, enter every lifespan."""
         if self._running:  # a CLI command inside an already started kernel
             yield self
             return
-        migrate = self.config.kernel.migrate_on_start if migrate is None else migrate
         async with self.opened():
-            if migrate:
-                await self.migrations.forwards()
-            else:
-                pending = await self.migrations.pending()
-                if pending:
-                    names = ", ".join(f"{m.plugin}:{m.id}" for m in pending[:5]) + (" ..." if len(pending) > 5 else "")
-                    raise StartupError(
-                        f"{len(pending)} migration(s) pending ({names}); run 'coderic migrate' or start with 'coderic serve --migrate'"
-                    )
+            await self.settle_migrations(migrate)
             async with AsyncExitStack() as stack:
                 for plugin in self.contexts.values():
                     manager = self.hooks.lifespan(plugin)

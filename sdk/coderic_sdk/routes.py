@@ -54,6 +54,8 @@ class Route:
     ``body`` models must forbid unknown fields (subclass :class:`coderic_sdk.Schema`).
     ``response`` describes the success body; ``responses`` documents other statuses.
     ``permission`` names what the caller needs (``<plugin>.<action>``).
+    ``deprecated`` is the date the route was deprecated and ``sunset`` the date it goes away;
+    responses then carry ``Deprecation`` (RFC 9745) and ``Sunset`` (RFC 8594) headers.
     """
 
     method: str
@@ -71,7 +73,7 @@ class Route:
     tags: tuple[str, ...] = ()
     permission: str | None = None
     prefix: str | None = None
-    deprecated: bool = False
+    deprecated: date | None = None
     sunset: date | None = None
 
     def __post_init__(self) -> None:
@@ -83,3 +85,5 @@ class Route:
             raise ValueError(f"route {self.name!r}: path {self.path!r} must start with '/'")
         if self.body is not None and method in {"GET", "DELETE"}:
             raise ValueError(f"route {self.name!r}: a {method} route cannot take a body")
+        if self.sunset is not None and self.deprecated is None:
+            raise ValueError(f"route {self.name!r}: a sunset date needs a deprecation date")

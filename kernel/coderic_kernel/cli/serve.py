@@ -9,6 +9,7 @@ import click
 import uvicorn
 
 from ..kernel import Kernel
+from ..observability.process import prepare_process
 from .state import CliState, pass_state
 
 APP_FACTORY = "coderic_kernel.web.app:create_app"
@@ -24,9 +25,16 @@ APP_FACTORY = "coderic_kernel.web.app:create_app"
 def serve(state: CliState, host: str, port: int, workers: int, reload: bool, migrate: bool) -> None:
     """Serve the combined API of the kernel and every enabled plugin."""
     kernel = state.kernel()  # every plugin check happens before a port is bound
+    prepare_process(kernel.config.kernel)
     asyncio.run(_prepare(kernel, migrate))
-    log_level = kernel.config.kernel.log_level.lower()
-    common = {"host": host, "port": port, "log_level": log_level, "server_header": False}
+    common = {
+        "host": host,
+        "port": port,
+        "log_config": None,  # logging is the kernel's (prepare_process)
+        "access_log": False,  # the kernel writes its own access log
+        "server_header": False,  # no server version on the wire
+        "proxy_headers": False,  # X-Forwarded-* are trusted only from [kernel] trusted_proxies
+    }
     if workers == 1 and not reload:
         from ..web.app import create_app
 
@@ -39,5 +47,5 @@ def serve(state: CliState, host: str, port: int, workers: int, reload: bool, mig
 
 async def _prepare(kernel: Kernel, migrate: bool) -> None:
     """Apply migrations when asked; otherwise refuse to serve with any pending."""
-    async with kernel.started(migrate=migrate or None):
-        pass
+    async with kernel.opened():
+        await kernel.settle_migrations(migrate or None)

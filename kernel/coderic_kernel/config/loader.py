@@ -176,7 +176,7 @@ def _build(layers: _Layers, path: Path | None) -> Configuration:
         kernel = KernelSettings.model_validate(kernel_values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = str(error["loc"][0]) if error["loc"] else "?"
+        key = str(error["loc"][0]) if error["loc"] else _model_level_key(error["msg"])
         raise ConfigError(_invalid(key, layers, error["msg"], KernelSettings.accepted(key))) from exc
 
     enabled = layers.values.get("plugins.enabled", [])
@@ -198,6 +198,14 @@ def _build(layers: _Layers, path: Path | None) -> Configuration:
         sources=dict(layers.sources),
         path=path,
     )
+
+
+def _model_level_key(message: str) -> str:
+    """A rule across several keys reports the first key its message names."""
+    for key in KernelSettings.model_fields:
+        if key in message:
+            return key
+    return "?"
 
 
 def _invalid(key: str, layers: _Layers, reason: str, accepted: str) -> str:

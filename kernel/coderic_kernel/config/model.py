@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import PlainValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, SecretStr, field_validator, model_validator
 
 DATABASE_URL_FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://user:password@host:5432/name"
 
@@ -57,6 +57,16 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def _comma_list(value: object) -> object:
+    """Environment variables carry lists as ``a,b,c``."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
+
+
 class KernelSettings(BaseModel):
     """The ``[kernel]`` table of ``plugins.toml``; each key also reads ``CODERIC_<KEY>``."""
 
@@ -72,6 +82,43 @@ class KernelSettings(BaseModel):
     migrate_on_start: bool = Field(False, description="Apply pending migrations when the server starts.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body accepted, in bytes.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="Log lines as JSON or text; auto: text in development, JSON otherwise."
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (scheme://host[:port])."
+    )
+    cors_allow_credentials: bool = Field(False, description="Let allowed origins send cookies.")
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Proxy addresses or networks whose X-Forwarded-For/-Proto headers are believed.",
+    )
+    hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age over HTTPS (0: off).")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(None, description="When set, /metrics requires 'Authorization: Bearer <token>'.")
+    sentry_dsn: SecretStr | None = Field(None, description="Send unhandled errors to Sentry (needs coderic-kernel[sentry]).")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if origin == "null" or parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"} or parts.query:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]; 'null' is never allowed)")
+        return [origin.rstrip("/") for origin in origins]
+
+    @model_validator(mode="after")
+    def _credentials_need_explicit_origins(self) -> KernelSettings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("cors_origins cannot be '*' when cors_allow_credentials is true; list the origins")
+        return self
+
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format == "auto":
+            return "text" if self.environment == "development" else "json"
+        return self.log_format
 
     @classmethod
     def accepted(cls, key: str) -> str:
@@ -90,4 +137,4 @@ class KernelSettings(BaseModel):
         if annotation is int:
             bounds = [f"{m.__class__.__name__.lower()} {getattr(m, m.__class__.__name__.lower())}" for m in field.metadata if hasattr(m, m.__class__.__name__.lower())]
             return "a whole number" + (f" ({', '.join(bounds)})" if bounds else "")
-        return getattr(annotation, "__name__", str(annotation))
+        return field.description or getattr(annotation, "__name__", str(annotation))

@@ -7,8 +7,7 @@ import, register (hook signatures), settings. Every failure is a ``PluginError``
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from types import ModuleType
+from dataclasses import dataclass, replace
 
 import pluggy
 from coderic_sdk import PluginInfo, PluginSettings, hookspecs
@@ -22,7 +21,7 @@ from ..errors import PluginError, describe
 from .builtin import BUILTINS, BuiltinPlugin
 from .context import NoSettings
 from .discovery import Candidate, discover_installed, sdk_version
-from .hooks import PluginHooks
+from .hooks import HookObserver, PluginHooks
 from .ordering import dependency_order
 
 
@@ -50,6 +49,7 @@ def load_plugins(
     *,
     builtins: tuple[BuiltinPlugin, ...] = BUILTINS,
     installed: dict[str, list[Candidate]] | None = None,
+    observe_hook: HookObserver | None = None,
 ) -> LoadedPlugins:
     installed = discover_installed() if installed is None else installed
     builtin_names = {b.name for b in builtins}
@@ -57,7 +57,7 @@ def load_plugins(
     order = _resolve(candidates, config)
 
     pm = new_plugin_manager()
-    hooks = PluginHooks(pm)
+    hooks = PluginHooks(pm, observe_hook)
     loaded: list[LoadedPlugin] = []
     for builtin in builtins:
         module = importlib.import_module(builtin.module)
@@ -70,7 +70,7 @@ def load_plugins(
         _register(pm, name, module)
         loaded.append(_configure(hooks, candidate.info, config))
     with_hooks = tuple(
-        LoadedPlugin(_with_hooks(p.info, hooks.implemented(p.info.name)), p.settings) for p in loaded
+        LoadedPlugin(replace(p.info, hooks=hooks.implemented(p.info.name)), p.settings) for p in loaded
     )
     return LoadedPlugins(pm, hooks, with_hooks)
 
@@ -154,12 +154,3 @@ def _configure(hooks: PluginHooks, info: PluginInfo, config: Configuration) -> L
         raise PluginError(info.name, "settings", "; ".join(problems)) from exc
     return LoadedPlugin(info, settings)
 
-
-def _with_hooks(info: PluginInfo, hooks: tuple[str, ...]) -> PluginInfo:
-    from dataclasses import replace
-
-    return replace(info, hooks=hooks)
-
-
-def plugin_module(plugin: object) -> ModuleType | None:
-    return plugin if isinstance(plugin, ModuleType) else None

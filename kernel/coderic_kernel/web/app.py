@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from coderic_sdk import Problem
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.routing import Route as StarletteRoute
 
 from ..kernel import Kernel
+from ..observability.metrics import metrics_endpoint
+from ..observability.process import prepare_process
 from .health import healthz, readyz_endpoint
-from .middleware import RequestIdMiddleware, UnhandledErrorMiddleware
+from .middleware.stack import kernel_middleware
 from .problems import handle_http_exception, handle_problem
 from .routing import starlette_routes
 
@@ -22,19 +23,20 @@ def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) ->
     """Build the combined API of the kernel and every enabled plugin.
 
     With ``manage_lifespan`` the server's lifespan starts and stops the kernel; the test
-    harness starts the kernel itself and passes ``False``.
+    harness starts the kernel itself and passes ``False``. Called without a kernel (as
+    uvicorn's factory), it also sets up this process's logging and error tracking.
     """
-    kernel = kernel or Kernel.boot()
+    if kernel is None:
+        kernel = Kernel.boot()
+        prepare_process(kernel.config.kernel)
+    settings = kernel.config.kernel
     routes = [
         StarletteRoute("/healthz", healthz, methods=["GET"]),
         StarletteRoute("/readyz", readyz_endpoint(kernel.health_checks), methods=["GET"]),
-        *starlette_routes(kernel.routes, kernel.config.kernel.max_body_bytes),
+        *starlette_routes(kernel.routes, settings.max_body_bytes),
     ]
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(UnhandledErrorMiddleware),
-        *kernel.middleware,
-    ]
+    if settings.metrics_enabled:
+        routes.append(StarletteRoute("/metrics", metrics_endpoint(kernel.metrics, settings.metrics_token), methods=["GET"]))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,7 +45,7 @@ def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) ->
 
     app = Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=kernel_middleware(kernel),
         exception_handlers={HTTPException: handle_http_exception, Problem: handle_problem},
         lifespan=lifespan if manage_lifespan else None,
     )

@@ -10,6 +10,8 @@ import typing
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, time, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pydantic_core
@@ -18,6 +20,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
+
+from .negotiation import accepts_json
 
 API_PREFIX = "/api/v1"
 JSON_TYPES = ("application/json",)
@@ -50,14 +54,20 @@ class RouteHandler:
         self.max_body_bytes = max_body_bytes
         self.response_adapter = TypeAdapter(mounted.route.response) if mounted.route.response is not None else None
         self.multi_valued = _multi_valued_fields(mounted.route.query)
+        self.lifecycle_headers = lifecycle_headers(mounted.route)
 
     async def __call__(self, request: Request) -> Response:
         route = self.route
+        if not accepts_json(request.headers.get("accept")):
+            raise Problem(406, "This API answers in application/json; the Accept header excludes it.")
         path = _validate(route.path_params, dict(request.path_params), "path") if route.path_params else request.path_params
         query = _validate(route.query, self._query_values(request), "query") if route.query else None
         body = await self._body(request) if route.body is not None else None
         result = await route.endpoint(RequestContext(request, self.plugin, body, query, path))
-        return self._render(result)
+        response = self._render(result)
+        if self.lifecycle_headers:
+            response.headers.update(self.lifecycle_headers)
+        return response
 
     def _query_values(self, request: Request) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -106,6 +116,18 @@ class RouteHandler:
         else:
             content = pydantic_core.to_json(result)
         return Response(content, status_code=status, media_type="application/json")
+
+
+def lifecycle_headers(route: Route) -> dict[str, str]:
+    """``Deprecation`` (RFC 9745, ``@<epoch>``) and ``Sunset`` (RFC 8594, an HTTP date)."""
+    headers = {}
+    if route.deprecated is not None:
+        moment = datetime.combine(route.deprecated, time(), tzinfo=timezone.utc)
+        headers["Deprecation"] = f"@{int(moment.timestamp())}"
+    if route.sunset is not None:
+        moment = datetime.combine(route.sunset, time(), tzinfo=timezone.utc)
+        headers["Sunset"] = format_datetime(moment, usegmt=True)
+    return headers
 
 
 def _validate(model: type[BaseModel], values: dict[str, Any], where: str) -> BaseModel:

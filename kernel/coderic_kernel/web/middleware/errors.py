@@ -7,17 +7,21 @@ operator can find it from a user's report.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...observability import sentry
 from ..problems import problem_response
+from .labels import route_labels
 
 logger = logging.getLogger("coderic.errors")
 
 
 class UnhandledErrorMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, owners: Mapping[str, str] | None = None) -> None:
         self.app = app
+        self.owners = owners or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,12 +37,14 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
             request_id = scope.get("state", {}).get("request_id", "")
+            route, plugin = route_labels(scope, self.owners)
             logger.exception(
                 "unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id,
-                extra={"request_id": request_id},
+                extra={"request_id": request_id, "route": route, "plugin": plugin},
             )
+            sentry.capture(exc, request_id=request_id, plugin=plugin, route=route)
             if started:
                 raise  # the response is under way: the server closes the connection
             response = problem_response(

@@ -1,0 +1,1 @@
+"""Metrics, logs and error tracking: what operators see of a running kernel."""

@@ -1,0 +1,48 @@
+"""The kernel's middleware, outermost first. Every entry is pure ASGI."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from .errors import UnhandledErrorMiddleware
+from .observe import ObserveMiddleware
+from .request_id import RequestIdMiddleware
+from .security_headers import SecurityHeadersMiddleware
+
+if TYPE_CHECKING:
+    from ...kernel import Kernel
+
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"]
+CORS_EXPOSED_HEADERS = ["X-Request-ID", "Location", "Retry-After", "RateLimit", "RateLimit-Policy", "Deprecation", "Sunset"]
+
+
+def kernel_middleware(kernel: Kernel) -> list[Middleware]:
+    settings = kernel.config.kernel
+    owners = {mounted.path: mounted.plugin.name for mounted in kernel.routes}
+    stack = []
+    if settings.trusted_proxies:  # client address and scheme from X-Forwarded-* of these hosts only
+        stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies))
+    stack += [
+        Middleware(RequestIdMiddleware),
+        Middleware(ObserveMiddleware, metrics=kernel.metrics if settings.metrics_enabled else None, owners=owners),
+        Middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age),
+    ]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials=settings.cors_allow_credentials,
+                allow_methods=CORS_METHODS,
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=600,
+            )
+        )
+    stack += [Middleware(UnhandledErrorMiddleware, owners=owners), *kernel.middleware]
+    return stack

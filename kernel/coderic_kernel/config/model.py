@@ -50,10 +50,16 @@ def _database_url(value: str | DatabaseURL) -> DatabaseURL:
 
 def redact_url(url: str) -> str:
     """Hide the password of ``scheme://user:password@host``; other parts stay readable."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not even parseable: keep the user, hide what follows it up to the host
+        scheme, _, rest = url.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        return f"{scheme}://{userinfo.partition(':')[0]}:********@{host}" if at else url
+    if password is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    netloc = parts.netloc.replace(f":{password}@", ":********@", 1)
     return parts._replace(netloc=netloc).geturl()
 
 

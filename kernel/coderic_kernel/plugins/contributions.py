@@ -45,7 +45,7 @@ def collect_routes(hooks: PluginHooks, contexts: Sequence[PluginContext]) -> lis
             prefix = plugin.name if route.prefix is None else route.prefix.strip("/")
             if prefix == "" and not plugin.info.builtin:
                 raise PluginError(plugin.name, "routes", f"route {route.name!r}: only built-in plugins serve routes at {API_PREFIX}/")
-            claim = prefix or route.path.strip("/").split("/", 1)[0]
+            claim = (prefix or route.path.strip("/")).split("/", 1)[0]  # a prefix's first segment is its owner's
             owner = prefix_owner.setdefault(claim, plugin.name)
             if owner != plugin.name:
                 raise PluginError(plugin.name, "routes", f"route prefix '{API_PREFIX}/{claim}' is already claimed by plugin '{owner}'")

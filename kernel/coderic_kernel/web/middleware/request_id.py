@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
-WELL_FORMED = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+WELL_FORMED = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
 
 _current: ContextVar[str] = ContextVar("coderic_request_id", default="")
 
@@ -49,5 +49,5 @@ class RequestIdMiddleware:
 def _incoming(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == HEADER:
-            return value.decode() if WELL_FORMED.match(value) else None
+            return value.decode() if WELL_FORMED.fullmatch(value) else None
     return None

@@ -234,7 +234,9 @@ def test_a_required_setting_that_is_missing_is_named(fake_plugins: FakeSite) -> 
         def register_settings_model():
             return MailSettings
         """))
-    assert boot_error("mail").startswith("plugin 'mail' failed at settings: api_key: Field required")
+    assert boot_error("mail") == (
+        "plugin 'mail' failed at settings: api_key: required; set [plugins.mail] api_key or CODERIC_PLUGINS__MAIL__API_KEY"
+    )
     settings = boot("mail", environ={"CODERIC_PLUGINS__MAIL__API_KEY": "k3y"}).plugin("mail").settings
     assert settings.api_key.get_secret_value() == "k3y"
 

@@ -30,6 +30,8 @@ def migrate(state: CliState, plugin: str | None, check: bool, show: bool, backwa
 async def _migrate(kernel: Kernel, plugin: str | None, check: bool, show: bool, backwards_to: str | None) -> int:
     async with kernel.opened():
         runner = kernel.migrations
+        if plugin is not None:
+            runner.require(plugin)  # a misspelt name must not pass as "nothing pending"
         if show:
             for migration in await runner.status():
                 if plugin is None or migration.plugin == plugin:

@@ -152,7 +152,7 @@ def _read_environment(environ: Mapping[str, str], layers: _Layers, source: str) 
         else:
             raise ConfigError(
                 f"{where} is not a setting; kernel settings are "
-                + ", ".join(f"{PREFIX}{k.upper()}" for k in sorted(kernel_keys))
+                + ", ".join(sorted(f"{PREFIX}{k.upper()}" for k in kernel_keys))
                 + f"; plugins are enabled with {PREFIX}PLUGINS and configured with {PREFIX}PLUGINS__<PLUGIN>__<KEY>"
             )
 

@@ -60,7 +60,7 @@ class MigrationRunner:
     def modules(self, plugin: str) -> dict[str, ModuleType]:
         """The plugin's migration modules by id, sorted; imported once."""
         if plugin not in self._modules:
-            self._modules[plugin] = _import_migrations(plugin, self._app(plugin).app)
+            self._modules[plugin] = _import_migrations(plugin, self.require(plugin).app)
         return self._modules[plugin]
 
     async def status(self) -> list[MigrationState]:
@@ -76,6 +76,8 @@ class MigrationRunner:
 
     async def forwards(self, plugin: str | None = None) -> list[MigrationState]:
         """Apply every pending migration (of one plugin, or of all in order); return them."""
+        if plugin is not None:
+            self.require(plugin)
         done = []
         for state in await self.pending():
             if plugin is not None and state.plugin != plugin:
@@ -87,7 +89,7 @@ class MigrationRunner:
     async def backwards(self, plugin: str, migration_id: str) -> list[MigrationState]:
         """Reverse the plugin's applied migrations, newest first, down to ``migration_id``
         (included); ``all`` reverses every one, ``1`` only the newest."""
-        self._app(plugin)
+        self.require(plugin)
         applied = [s for s in await self.status() if s.plugin == plugin and s.applied]
         applied.reverse()
         if migration_id == "all":
@@ -132,7 +134,8 @@ class MigrationRunner:
             applied.setdefault(row["app_name"], set()).add(row["name"])
         return applied
 
-    def _app(self, plugin: str) -> PluginApp:
+    def require(self, plugin: str) -> PluginApp:
+        """The plugin's app; a ``PluginError`` naming those with migrations when it has none."""
         for entry in self.apps:
             if entry.plugin == plugin:
                 return entry

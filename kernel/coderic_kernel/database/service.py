@@ -37,7 +37,7 @@ class DatabaseService:
         if self.url.dialect == "sqlite":
             assert self.url.path is not None
             return SQLiteEngine(path=str(self.url.path))
-        return PostgresEngine(config={"dsn": self.url.url}, log_queries=False)
+        return _DeferredPostgresEngine(config={"dsn": self.url.url}, extensions=(), log_queries=False)
 
     async def open(self, tables: Iterable[type[Table]]) -> None:
         """Bind the tables, prepare the database file or pool, and check that it answers."""
@@ -67,6 +67,15 @@ class DatabaseService:
         if pool is None:
             return None
         return pool.get_size() - pool.get_idle_size(), pool.get_size()
+
+
+class _DeferredPostgresEngine(PostgresEngine):
+    """Piccolo's engine connects from its constructor to check the server version, which
+    would make booting (and ``coderic --help``) wait on the network. The kernel checks the
+    server when it opens the database instead (``DatabaseService.open``)."""
+
+    async def check_version(self) -> None:
+        return None
 
 
 def _prepare_sqlite(path: str) -> None:

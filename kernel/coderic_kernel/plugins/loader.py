@@ -149,6 +149,10 @@ def _configure(hooks: PluginHooks, info: PluginInfo, config: Configuration) -> L
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"]) or "?"
             top = str(error["loc"][0]) if error["loc"] else key
+            if error["type"] == "missing":
+                how = f"set [plugins.{info.name}] {top} or CODERIC_PLUGINS__{info.name.upper()}__{top.upper()}"
+                problems.append(f"{key}: required; {how}")
+                continue
             reason = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{key}: {reason} (from {config.plugin_source(info.name, top)})")
         raise PluginError(info.name, "settings", "; ".join(problems)) from exc

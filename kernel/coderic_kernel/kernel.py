@@ -22,6 +22,8 @@ from .observability.metrics import Metrics
 from .plugins.context import PluginContextImpl
 from .plugins.contributions import collect_apps, collect_health_checks, collect_middleware, collect_routes
 from .plugins.loader import LoadedPlugins, load_plugins
+from .services.cache import cache_store
+from .services.redis import RedisService
 
 
 class Kernel:
@@ -34,6 +36,8 @@ class Kernel:
         self.database = DatabaseService(
             settings.database_url, pool_min=settings.database_pool_min, pool_max=settings.database_pool_max
         )
+        self.redis = RedisService(settings.redis_url) if settings.redis_url else None
+        self.cache_store = cache_store(self.redis)
         self._plugins = tuple(p.info for p in loaded.plugins)
         self.contexts = {p.info.name: PluginContextImpl(p.info, p.settings, self) for p in loaded.plugins}
         ordered = list(self.contexts.values())
@@ -84,6 +88,8 @@ class Kernel:
             yield self
         finally:
             await self.database.close()
+            if self.redis is not None:
+                await self.redis.close()
 
     async def settle_migrations(self, migrate: bool | None = None) -> None:
         """Apply pending migrations (``migrate``, or the setting) or refuse to go on with any."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from .plugins.context import PluginContextImpl
 from .web.app import create_app
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @dataclass
@@ -70,6 +71,29 @@ async def throwaway_database(kind: str, workdir: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+def redis_test_url() -> str:
+    return os.environ.get("CODERIC_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+@asynccontextmanager
+async def throwaway_redis() -> AsyncIterator[str]:
+    """A Redis database emptied before and after use (tests run one at a time on it)."""
+    from redis.asyncio import Redis
+
+    url = redis_test_url()
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.flushdb()
+    except Exception as exc:
+        await client.aclose()
+        _service_missing(f"Redis at {url} is unreachable ({type(exc).__name__}: {exc})")
+    try:
+        yield url
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
 def _service_missing(reason: str) -> None:
     import pytest
 
@@ -85,12 +109,23 @@ async def start_kernel(
     config: Mapping[str, Any],
     database: str,
     workdir: os.PathLike[str],
+    services: str = "memory",
 ) -> AsyncIterator[RunningKernel]:
-    """Boot a kernel with ``plugins`` enabled, migrate its database and serve it in-process."""
+    """Boot a kernel with ``plugins`` enabled, migrate its database and serve it in-process.
+
+    ``services="redis"`` backs cache, rate limits, events and jobs with a throw-away Redis
+    database; ``"memory"`` keeps them in-process.
+    """
     import httpx2
 
-    async with throwaway_database(database, Path(workdir)) as url:
-        overrides = {"environment": "test", "database_url": url, "plugins.enabled": list(plugins), **config}
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(throwaway_database(database, Path(workdir)))
+        overrides: dict[str, Any] = {"environment": "test", "database_url": url, "plugins.enabled": list(plugins)}
+        if services == "redis":
+            overrides["redis_url"] = await stack.enter_async_context(throwaway_redis())
+        elif services != "memory":
+            raise ValueError(f"unknown services backend {services!r}")
+        overrides.update(config)
         configuration = load_configuration(environ={}, overrides=overrides, read_files=False)
         kernel = Kernel.boot(configuration)
         app = create_app(kernel, manage_lifespan=False)

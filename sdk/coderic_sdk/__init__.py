@@ -7,7 +7,11 @@ middleware, health checks, lifespans and commands. See ``docs/plugins.md``.
 from importlib.metadata import PackageNotFoundError, version
 
 from ._markers import ENTRY_POINT_GROUP, hookimpl
+from .cache import Cache
+from .events import Event, EventBus, EventHandler
+from .jobs import CronJob, Job, JobContext, JobHandler, Jobs
 from .problems import Conflict, FieldError, Forbidden, NotFound, Problem
+from .ratelimit import RateLimitDecision, RateLimitPolicy, RateLimits
 from .routes import Endpoint, RequestContext, Route
 from .schema import Schema
 from .services import Database, Kernel, PluginContext
@@ -21,18 +25,30 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Cache",
     "Conflict",
+    "CronJob",
     "Database",
     "Endpoint",
+    "Event",
+    "EventBus",
+    "EventHandler",
     "FieldError",
     "Forbidden",
     "HealthCheck",
+    "Job",
+    "JobContext",
+    "JobHandler",
+    "Jobs",
     "Kernel",
     "NotFound",
     "PluginContext",
     "PluginInfo",
     "PluginSettings",
     "Problem",
+    "RateLimitDecision",
+    "RateLimitPolicy",
+    "RateLimits",
     "RequestContext",
     "Route",
     "Schema",

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from piccolo.conf.apps import AppConfig
     from starlette.middleware import Middleware
 
+    from .events import EventHandler
+    from .jobs import CronJob, Job
+    from .ratelimit import RateLimitPolicy
     from .routes import Route
     from .services import PluginContext
     from .settings import PluginSettings
@@ -78,6 +81,35 @@ def register_middleware(plugin: PluginContext) -> Iterable[Middleware]:
 
     They run inside the kernel's own middleware (request id, error handling), in plugin
     order: a plugin's middleware sees the request before that of plugins loaded after it.
+    """
+
+
+@hookspec
+def register_rate_limits(plugin: PluginContext) -> Iterable[RateLimitPolicy]:
+    """Return rate-limit policies named ``<plugin>.<name>``, for ``Route.rate_limit`` and
+    ``plugin.rate_limits.hit``. An operator's ``[kernel] rate_limits`` table overrides their rates.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Background work: jobs, schedules and reactions to events.
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_jobs(plugin: PluginContext) -> Iterable[Job | CronJob]:
+    """Return the plugin's jobs and cron jobs, named ``<plugin>.<name>``.
+
+    ``coderic worker`` runs them (``coderic serve`` too, in-process, when no Redis is set).
+    """
+
+
+@hookspec
+def register_event_handlers(plugin: PluginContext) -> Iterable[EventHandler]:
+    """Return handlers for events of any plugin, matched by pattern (``projects.*``).
+
+    Durable handlers run once per event through the outbox; broadcast handlers run in every
+    process. Handlers are named ``<plugin>.<name>`` (the function name by default).
     """
 
 

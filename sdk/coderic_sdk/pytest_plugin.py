@@ -8,6 +8,9 @@ database, and an async HTTP client bound to it.
 
 Tests that use these fixtures run once per database named by ``--coderic-db`` (or
 ``CODERIC_TEST_DATABASES``), ``sqlite`` by default, ``sqlite,postgresql`` in the kernel's CI.
+Tests that also ask for ``coderic_services`` run once per service backend named by
+``--coderic-services`` (or ``CODERIC_TEST_SERVICES``): ``memory`` (in-process, the default)
+and ``redis``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 HARNESS_GROUP = "coderic.testing"
 DATABASES = ("sqlite", "postgresql")
+SERVICES = ("memory", "redis")
 
 
 class Harness(Protocol):
@@ -33,6 +37,7 @@ class Harness(Protocol):
         config: Mapping[str, Any],
         database: str,
         workdir: os.PathLike[str],
+        services: str = "memory",
     ) -> AbstractAsyncContextManager[Any]: ...
 
 
@@ -43,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("CODERIC_TEST_DATABASES", "sqlite"),
         help="comma-separated databases to run kernel tests on: sqlite, postgresql (default: sqlite)",
     )
+    group.addoption(
+        "--coderic-services",
+        default=os.environ.get("CODERIC_TEST_SERVICES", "memory"),
+        help="comma-separated service backends for tests using coderic_services: memory, redis (default: memory)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,23 +61,39 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _databases(config: pytest.Config) -> list[str]:
-    chosen = [d.strip() for d in str(config.getoption("--coderic-db")).split(",") if d.strip()]
-    unknown = sorted(set(chosen) - set(DATABASES))
+def _choices(config: pytest.Config, option: str, known: tuple[str, ...]) -> list[str]:
+    chosen = [d.strip() for d in str(config.getoption(option)).split(",") if d.strip()]
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise pytest.UsageError(f"--coderic-db: unknown database(s) {unknown}; choose from {list(DATABASES)}")
+        raise pytest.UsageError(f"{option}: unknown choice(s) {unknown}; choose from {list(known)}")
     return chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "coderic_database" in metafunc.fixturenames:
-        metafunc.parametrize("coderic_database", _databases(metafunc.config), indirect=True)
+    """Parametrize over the chosen databases and services, unless the test pins its own."""
+    pinned = {
+        name.strip()
+        for marker in metafunc.definition.iter_markers("parametrize")
+        for name in (marker.args[0].split(",") if isinstance(marker.args[0], str) else marker.args[0])
+    }
+    if "coderic_database" in metafunc.fixturenames and "coderic_database" not in pinned:
+        metafunc.parametrize("coderic_database", _choices(metafunc.config, "--coderic-db", DATABASES), indirect=True)
+    if "coderic_services" in metafunc.fixturenames and "coderic_services" not in pinned:
+        metafunc.parametrize(
+            "coderic_services", _choices(metafunc.config, "--coderic-services", SERVICES), indirect=True
+        )
 
 
 @pytest.fixture
 def coderic_database(request: pytest.FixtureRequest) -> str:
     """The database this test runs on: ``sqlite`` or ``postgresql``."""
     return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def coderic_services(request: pytest.FixtureRequest) -> str:
+    """The backend of cache, rate limits, events and jobs: ``memory`` or ``redis``."""
+    return str(getattr(request, "param", "memory"))
 
 
 def _marker_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -100,15 +126,24 @@ def load_harness() -> Harness:
 
 @pytest.fixture
 async def coderic_kernel(
+    request: pytest.FixtureRequest,
     coderic_plugins: list[str],
     coderic_config: dict[str, Any],
     coderic_database: str,
     tmp_path: Any,
 ) -> AsyncIterator[Any]:
-    """A started kernel: ``.kernel`` (the SDK's ``Kernel``), ``.app``, ``.client``, ``.plugin(name)``."""
+    """A started kernel: ``.kernel`` (the SDK's ``Kernel``), ``.app``, ``.client``, ``.plugin(name)``.
+
+    It uses Redis-backed services when the test also asks for ``coderic_services`` and that
+    parameter is ``redis``; in-process ones otherwise.
+    """
     harness = load_harness()
+    services = "memory"
+    if "coderic_services" in request.fixturenames:
+        services = request.getfixturevalue("coderic_services")
     async with harness(
-        plugins=coderic_plugins, config=coderic_config, database=coderic_database, workdir=tmp_path
+        plugins=coderic_plugins, config=coderic_config, database=coderic_database, workdir=tmp_path,
+        services=services,
     ) as running:
         yield running
 

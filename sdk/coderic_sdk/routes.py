@@ -54,6 +54,8 @@ class Route:
     ``body`` models must forbid unknown fields (subclass :class:`coderic_sdk.Schema`).
     ``response`` describes the success body; ``responses`` documents other statuses.
     ``permission`` names what the caller needs (``<plugin>.<action>``).
+    ``rate_limit`` names a policy (``<plugin>.<name>`` or a kernel one such as ``default``);
+    routes without one share the ``default`` policy.
     ``deprecated`` is the date the route was deprecated and ``sunset`` the date it goes away;
     responses then carry ``Deprecation`` (RFC 9745) and ``Sunset`` (RFC 8594) headers.
     """
@@ -72,6 +74,7 @@ class Route:
     description: str = ""
     tags: tuple[str, ...] = ()
     permission: str | None = None
+    rate_limit: str | None = None
     prefix: str | None = None
     deprecated: date | None = None
     sunset: date | None = None

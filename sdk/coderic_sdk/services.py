@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from piccolo.engine.base import Engine
 
+    from .cache import Cache
+    from .events import EventBus
+    from .jobs import Jobs
+    from .ratelimit import RateLimits
     from .settings import PluginSettings
     from .types import PluginInfo
 
@@ -72,3 +76,19 @@ class PluginContext(Protocol):
 
     @property
     def logger(self) -> logging.Logger: ...
+
+    @property
+    def cache(self) -> Cache:
+        """The plugin's own cache namespace."""
+        ...
+
+    @property
+    def events(self) -> EventBus:
+        """Publishes events named ``<this plugin>.<what>``."""
+        ...
+
+    @property
+    def jobs(self) -> Jobs: ...
+
+    @property
+    def rate_limits(self) -> RateLimits: ...

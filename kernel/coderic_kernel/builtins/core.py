@@ -37,4 +37,8 @@ def register_routes(plugin: PluginContext) -> list[Route]:
 
 @hookimpl
 def register_health_checks(plugin: PluginContext) -> list[HealthCheck]:
-    return [HealthCheck("database", plugin.kernel.database.ping)]
+    checks = [HealthCheck("database", plugin.kernel.database.ping)]
+    redis = getattr(plugin.kernel, "redis", None)  # the kernel's own plugin may see its internals
+    if redis is not None:
+        checks.append(HealthCheck("redis", redis.ping))
+    return checks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -48,6 +49,17 @@ def _database_url(value: str | DatabaseURL) -> DatabaseURL:
     return value if isinstance(value, DatabaseURL) else parse_database_url(value)
 
 
+def _redis_url(value: object) -> object:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+    return value
+
+
+_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|passwd|sslpassword|secret|token)=)[^&]*")
+
+
 def redact_url(url: str) -> str:
     """Hide the password of ``scheme://user:password@host``; other parts stay readable."""
     try:
@@ -57,10 +69,12 @@ def redact_url(url: str) -> str:
         scheme, _, rest = url.partition("://")
         userinfo, at, host = rest.rpartition("@")
         return f"{scheme}://{userinfo.partition(':')[0]}:********@{host}" if at else url
-    if password is None:
-        return url
-    netloc = parts.netloc.replace(f":{password}@", ":********@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    redacted = parts
+    if password is not None:
+        redacted = redacted._replace(netloc=parts.netloc.replace(f":{password}@", ":********@", 1))
+    if parts.query:  # libpq also takes ?password=...
+        redacted = redacted._replace(query=_SECRET_QUERY.sub(r"\1********", parts.query))
+    return url if redacted == parts else redacted.geturl()  # geturl() would rewrite sqlite:///x as sqlite:/x
 
 
 def _comma_list(value: object) -> object:
@@ -100,6 +114,16 @@ class KernelSettings(BaseModel):
         description="Proxy addresses or networks whose X-Forwarded-For/-Proto headers are believed.",
     )
     hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age over HTTPS (0: off).")
+    redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = Field(
+        None, description="Redis for cache, rate limits, events and jobs (redis://host:6379/0); unset: in-process."
+    )
+    rate_limit_default: str = Field(
+        "600/minute", description="The policy of every route that names none, per client address (like '600/minute')."
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict, description="Rates that replace those of named policies: {\"projects.create\" = \"5/minute\"}."
+    )
+    outbox_poll_seconds: float = Field(0.5, gt=0, le=60, description="How often the outbox relay looks for new work.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(None, description="When set, /metrics requires 'Authorization: Bearer <token>'.")
     sentry_dsn: SecretStr | None = Field(None, description="Send unhandled errors to Sentry (needs coderic-kernel[sentry]).")

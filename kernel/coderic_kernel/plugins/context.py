@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from coderic_sdk import PluginInfo, PluginSettings
 
 if TYPE_CHECKING:
-    from coderic_sdk import Kernel
+    from ..kernel import Kernel
+    from ..services.cache import PluginCache
 
 
 class NoSettings(PluginSettings):
@@ -25,7 +26,16 @@ class PluginContextImpl:
 
     def __post_init__(self) -> None:
         self.logger = logging.getLogger(f"coderic.plugins.{self.info.name}")
+        self._cache: PluginCache | None = None
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def cache(self) -> PluginCache:
+        if self._cache is None:
+            from ..services.cache import PluginCache
+
+            self._cache = PluginCache(self.kernel.cache_store, self.name)
+        return self._cache

@@ -2,7 +2,7 @@
 
 A fake plugin is what ``pip install`` would leave behind: a package and a
 ``<dist>-<version>.dist-info`` folder with ``METADATA`` and ``entry_points.txt``, in a folder put
-on ``sys.path``. The kernel finds it through its real discovery (``importlib_metadata`` entry
+on ``sys.path``. The kernel finds it through its real discovery (``importlib.metadata`` entry
 points), so these tests exercise the mechanism operators rely on, not a mock of it.
 
 Test modules import the fixtures they use: ``from fakeplugins import fake_plugins``.
@@ -82,7 +82,7 @@ class FakeSite:
         for plugin in plugins:
             plugin.write(self.root)
             self.modules.append(plugin.module)
-        importlib.invalidate_caches()  # also clears importlib_metadata's path cache
+        importlib.invalidate_caches()  # also clears importlib.metadata's path cache
 
     def forget(self) -> None:
         for name in list(sys.modules):

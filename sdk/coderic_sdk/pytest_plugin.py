@@ -22,6 +22,11 @@ from typing import Any, Protocol
 
 import pytest
 
+try:  # async fixtures must work in pytest-asyncio's strict mode too, not only in auto mode
+    from pytest_asyncio import fixture as async_fixture
+except ImportError:  # pragma: no cover - coderic-sdk[testing] brings pytest-asyncio
+    async_fixture = pytest.fixture
+
 HARNESS_GROUP = "coderic.testing"
 DATABASES = ("sqlite", "postgresql")
 SERVICES = ("memory", "redis")
@@ -56,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Checked here, once, so that a wrong choice is a usage error (exit 4) even in a
+    # project where no collected test uses the fixtures.
+    _choices(config, "--coderic-db", DATABASES)
+    _choices(config, "--coderic-services", SERVICES)
     config.addinivalue_line(
         "markers", "coderic(plugins=[...], config={...}): plugins and settings of the test kernel"
     )
@@ -124,7 +133,7 @@ def load_harness() -> Harness:
     return harness
 
 
-@pytest.fixture
+@async_fixture
 async def coderic_kernel(
     request: pytest.FixtureRequest,
     coderic_plugins: list[str],
@@ -148,7 +157,7 @@ async def coderic_kernel(
         yield running
 
 
-@pytest.fixture
+@async_fixture
 async def coderic_client(coderic_kernel: Any) -> Any:
     """An ``httpx2.AsyncClient`` bound to the test kernel's app (no network)."""
     return coderic_kernel.client

@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import socket
 
-# The kernel reads plugin metadata with the importlib_metadata backport, which on its first
-# import deletes the stdlib's PathFinder.find_distributions and appends its own finder to
-# sys.meta_path. Imported inside an inline pytester run, that finder would be dropped when
-# pytester restores sys.meta_path, and no later run could find an installed distribution
-# (not even pytest11 plugins). Importing it here, before any run, keeps it installed.
-import importlib_metadata  # noqa: F401
 import pytest
 
 pytest_plugins = ["pytester"]

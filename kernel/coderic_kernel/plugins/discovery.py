@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+# The standard library's importlib.metadata, not the importlib_metadata backport: on first
+# import the backport replaces the stdlib's distribution finder on sys.meta_path, which
+# breaks tools (pytest's pytester) that save and restore that list.
+from importlib import metadata
 from importlib.metadata import version as installed_version
 
-import importlib_metadata
 from coderic_sdk import ENTRY_POINT_GROUP, PluginInfo
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -20,13 +23,13 @@ class Candidate:
     """An installed plugin: its metadata and how to import it."""
 
     info: PluginInfo
-    entry_point: importlib_metadata.EntryPoint | None
+    entry_point: metadata.EntryPoint | None
     required_distributions: tuple[str, ...] = ()
 
 
 def discover_installed() -> dict[str, list[Candidate]]:
     """Every installed plugin by name; a name with two candidates is a conflict to report."""
-    entry_points = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     plugins_by_distribution: dict[str, list[str]] = defaultdict(list)
     for ep in entry_points:
         if ep.dist is not None:
@@ -59,7 +62,7 @@ def discover_installed() -> dict[str, list[Candidate]]:
     return dict(found)
 
 
-def _requirements(dist: importlib_metadata.Distribution | None) -> tuple[str, list[str]]:
+def _requirements(dist: metadata.Distribution | None) -> tuple[str, list[str]]:
     """The supported SDK range and the other distributions this one requires."""
     sdk_range = ""
     required: list[str] = []

@@ -71,11 +71,16 @@ class RouteHandler:
 
     def _query_values(self, request: Request) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        repeated = []
         for key, value in request.query_params.multi_items():
             if key in self.multi_valued:
                 values.setdefault(key, []).append(value)
+            elif key in values:
+                repeated.append(FieldError(f"query.{key}", "given more than once; it takes one value", "repeated"))
             else:
                 values[key] = value
+        if repeated:  # which of two values was meant is a guess the API does not make
+            raise Problem(422, "The request query is invalid.", errors=repeated)
         return values
 
     async def _body(self, request: Request) -> BaseModel:

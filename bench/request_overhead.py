@@ -1,0 +1,125 @@
+"""Requests per second on GET /healthz: the kernel's full middleware stack against a bare
+Starlette route answering the same JSON, both under uvicorn with the same settings, loaded
+from a separate process, runs interleaved. Target: kernel >= 0.75 x bare. Always exits 0."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from _servers import (
+    BENCH_DIR,
+    BenchmarkError,
+    Child,
+    bare_argv,
+    clean_env,
+    cpu_seconds,
+    exit_on_sigterm,
+    free_port,
+    http_get,
+    kernel_env,
+    kernel_uvicorn_argv,
+    median,
+    serving,
+    spread,
+)
+
+TARGET = 0.75
+LOAD_SCRIPT = BENCH_DIR / "_load.py"
+
+
+def load(child: Child, requests: int, concurrency: int, seconds: float) -> dict[str, float]:
+    """One bounded load run from a separate process."""
+    argv = [sys.executable, str(LOAD_SCRIPT), "--port", str(child.port), "--requests", str(requests),
+            "--concurrency", str(concurrency), "--seconds", str(seconds)]
+    cpu_before = cpu_seconds(child.process.pid)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    cpu_after = cpu_seconds(child.process.pid)
+    if done.returncode != 0:
+        raise BenchmarkError(f"load generator failed: {done.stderr.strip()[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout)
+    if result["errors"]:
+        raise BenchmarkError(f"{int(result['errors'])} of {int(result['requests'])} answers were not 200")
+    if cpu_before is not None and cpu_after is not None:
+        result["server_cpu_us"] = (cpu_after - cpu_before) / result["requests"] * 1e6
+    return result
+
+
+def measure(rounds: int, requests: int, concurrency: int, seconds: float,
+            settings: dict[str, str] | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="coderic-bench-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        bare_port, kernel_port = free_port(), free_port()
+        servers = {
+            "bare": stack.enter_context(serving(bare_argv(bare_port), bare_port, clean_env(), workdir)),
+            "kernel": stack.enter_context(
+                serving(kernel_uvicorn_argv(kernel_port), kernel_port, {**kernel_env(workdir), **(settings or {})},
+                        workdir)
+            ),
+        }
+        answers = {name: http_get(child.port) for name, child in servers.items()}
+        if None in answers.values() or len({(a[0], a[1].strip()) for a in answers.values() if a}) != 1:
+            raise BenchmarkError(f"the two servers answer differently: {answers}")
+        for child in servers.values():  # warm-up, not counted
+            load(child, max(requests // 5, 100), concurrency, seconds)
+        rps: dict[str, list[float]] = {name: [] for name in servers}
+        cpu_us: dict[str, list[float]] = {name: [] for name in servers}
+        client_cpu = 0.0
+        for _ in range(rounds):
+            for name, child in servers.items():  # bare, kernel, bare, kernel, ...
+                run = load(child, requests, concurrency, seconds)
+                rps[name].append(run["rps"])
+                if "server_cpu_us" in run:
+                    cpu_us[name].append(run["server_cpu_us"])
+                client_cpu = max(client_cpu, run["client_cpu"])
+    bare, kernel = median(rps["bare"]), median(rps["kernel"])
+    ratio = kernel / bare
+    cpu = {name: median(values) for name, values in cpu_us.items() if values}
+    return {"rps": rps, "median_rps": {"bare": bare, "kernel": kernel}, "ratio": ratio, "target": TARGET,
+            "server_cpu_us": cpu_us, "median_server_cpu_us": cpu,
+            "cpu_ratio": cpu["bare"] / cpu["kernel"] if len(cpu) == 2 else None,
+            "passed": ratio >= TARGET, "rounds": rounds, "requests": requests, "concurrency": concurrency,
+            "client_cpu_max": client_cpu, "kernel_settings": settings or {}}
+
+
+def report(result: dict[str, Any]) -> None:
+    print(f"request overhead: GET /healthz, {result['rounds']} interleaved rounds of {result['requests']} "
+          f"requests, {result['concurrency']} keep-alive connections")
+    if result["kernel_settings"]:
+        print("  kernel settings: " + " ".join(f"{k}={v}" for k, v in result["kernel_settings"].items()))
+    for name in ("bare", "kernel"):
+        runs = result["rps"][name]
+        cpu = result["median_server_cpu_us"].get(name)
+        shown = f"; server CPU {cpu:.0f} us/request" if cpu is not None else ""
+        print(f"  {name:<8} median {result['median_rps'][name]:>9.0f} req/s  (runs {spread(runs)}){shown}")
+    print(f"  load generator used at most {result['client_cpu_max']:.0%} of one core (near 100%: it, not the server, limits)")
+    verdict = "PASS" if result["passed"] else "BELOW TARGET"
+    print(f"  ratio kernel/bare = {result['ratio']:.3f}  (target >= {TARGET})  {verdict}")
+    if result["cpu_ratio"] is not None:  # steadier than req/s when other work shares the machine
+        print(f"  same ratio from server CPU per request (bare/kernel) = {result['cpu_ratio']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="measured runs per server (interleaved)")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per run")
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time limit of one run")
+    parser.add_argument("--setting", action="append", default=[], metavar="CODERIC_KEY=VALUE",
+                        help="a kernel setting for the kernel server, to see what a feature costs (repeatable)")
+    args = parser.parse_args(argv)
+    exit_on_sigterm()
+    settings = dict(item.split("=", 1) for item in args.setting)
+    result = measure(args.rounds, args.requests, args.concurrency, args.seconds, settings)
+    report(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -57,6 +57,8 @@ def _shown(value: Any) -> Any:
         return redact_url(value)
     if isinstance(value, (list, tuple)):
         return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _shown(v) for k, v in value.items()}
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return str(value)

@@ -10,11 +10,12 @@ from ..errors import PluginError, StartupError
 from .config_cmd import config
 from .doctor import doctor
 from .migrate import migrate
+from .openapi_cmd import openapi
 from .plugins_cmd import plugins
 from .serve import serve
 from .state import CliState
 
-KERNEL_COMMANDS: dict[str, click.Command] = {c.name or "": c for c in (serve, migrate, plugins, config, doctor)}
+KERNEL_COMMANDS: dict[str, click.Command] = {c.name or "": c for c in (serve, migrate, plugins, config, doctor, openapi)}
 
 
 class KernelGroup(click.Group):

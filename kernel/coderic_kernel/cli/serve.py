@@ -7,7 +7,9 @@ import os
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
+from ..errors import StartupError
 from ..kernel import Kernel
 from ..observability.process import prepare_process
 from .state import CliState, pass_state
@@ -38,7 +40,13 @@ def serve(state: CliState, host: str, port: int, workers: int, reload: bool, mig
     if workers == 1 and not reload:
         from ..web.app import create_app
 
-        uvicorn.run(create_app(kernel), **common)  # type: ignore[arg-type]
+        server = uvicorn.Server(uvicorn.Config(create_app(kernel), **common))  # type: ignore[arg-type]
+        try:
+            server.run()
+        except SystemExit as exit_:  # uvicorn exits 3 when start-up fails; ours is exit 2, one line
+            if exit_.code != STARTUP_FAILURE:
+                raise
+            raise kernel.startup_error or StartupError(f"the server could not start on {host}:{port} (see the log)") from None
         return
     if state.config_path is not None:
         os.environ["CODERIC_CONFIG"] = str(state.config_path)  # read again by each worker

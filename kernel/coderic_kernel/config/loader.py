@@ -148,7 +148,7 @@ def _read_environment(environ: Mapping[str, str], layers: _Layers, source: str) 
                 raise ConfigError(f"{where}: plugin settings are named CODERIC_PLUGINS__<PLUGIN>__<KEY>")
             layers.set(f"plugins.{plugin.lower()}.{key.lower()}", _decode(value), where)
         elif rest.lower() in kernel_keys:
-            layers.set(rest.lower(), value, where)
+            layers.set(rest.lower(), _decode(value), where)
         else:
             raise ConfigError(
                 f"{where} is not a setting; kernel settings are "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from coderic_sdk import Problem
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,8 +10,10 @@ from starlette.routing import Route as StarletteRoute
 from ..kernel import Kernel
 from ..observability.metrics import metrics_endpoint
 from ..observability.process import prepare_process
+from .docs_page import docs_routes
 from .health import healthz, readyz_endpoint
 from .middleware.stack import kernel_middleware
+from .openapi import OPENAPI_PATH, openapi_endpoint
 from .problems import handle_http_exception, handle_problem
 from .routing import starlette_routes
 
@@ -33,21 +32,17 @@ def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) ->
     routes = [
         StarletteRoute("/healthz", healthz, methods=["GET"]),
         StarletteRoute("/readyz", readyz_endpoint(kernel.health_checks), methods=["GET"]),
+        StarletteRoute(OPENAPI_PATH, openapi_endpoint(kernel), methods=["GET"]),
+        *docs_routes(),
         *starlette_routes(kernel.routes, settings.max_body_bytes),
     ]
     if settings.metrics_enabled:
         routes.append(StarletteRoute("/metrics", metrics_endpoint(kernel.metrics, settings.metrics_token), methods=["GET"]))
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with kernel.started():
-            yield
-
     app = Starlette(
         routes=routes,
-        middleware=kernel_middleware(kernel),
+        middleware=kernel_middleware(kernel, manage_lifespan=manage_lifespan),
         exception_handlers={HTTPException: handle_http_exception, Problem: handle_problem},
-        lifespan=lifespan if manage_lifespan else None,
     )
     app.state.kernel = kernel
     return app

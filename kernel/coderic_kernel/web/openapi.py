@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from coderic_sdk import Problem as RaisedProblem
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..errors import StartupError
+from ..errors import StartupError, describe
 from .routing import API_PREFIX, MountedRoute
 
 if TYPE_CHECKING:
@@ -286,7 +287,8 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas) -> dict[str, Any
     )
     responses = {str(route.status_code): schemas.answer(route.status_code, success)}
     for status, declared in route.responses.items():
-        responses[str(status)] = schemas.answer(status, _declared_answer(status, declared))
+        if status != route.status_code:  # ``response`` describes the success body
+            responses[str(status)] = schemas.answer(status, _declared_answer(status, declared))
     standard = [406, 500]
     if route.body is not None or route.query is not None or route.path_params is not None:
         standard.append(422)
@@ -309,14 +311,17 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas) -> dict[str, Any
 
 
 def _declared_answer(status: int, declared: Any) -> Answer:
-    """``Route.responses`` values: a type (a JSON body), a description, or ``None``.
-
-    An error status without a body type answers with a problem, as a raised ``Problem`` does.
-    """
-    if isinstance(declared, str) or declared is None:
-        description = declared or _phrase(status)
+    """``Route.responses`` values: a type (a JSON body), a description, ``None``, or a
+    ``Problem`` class (``{409: Conflict}``), which is what an error status means anyway: a
+    raised problem answers ``application/problem+json``."""
+    if isinstance(declared, str) or declared is None or _is_raised_problem(declared):
+        description = declared if isinstance(declared, str) and declared else _phrase(status)
         return Answer(description, Problem, PROBLEM_JSON) if status >= 400 else Answer(description, media_type=None)
     return Answer(_phrase(status), declared)
+
+
+def _is_raised_problem(declared: Any) -> bool:
+    return isinstance(declared, type) and issubclass(declared, RaisedProblem)
 
 
 def _path_parameters(path: str, model: type[BaseModel] | None, schemas: _Schemas) -> list[dict[str, Any]]:
@@ -378,41 +383,57 @@ def _phrase(status: int) -> str:
 
 # --- schemas -------------------------------------------------------------------------------
 
-SchemaInput = tuple[Any, JsonSchemaMode]
+SchemaInput = tuple[Any, JsonSchemaMode, str]  # type, mode, the operation that uses it
 
 
 def _schema_inputs(routes: Sequence[MountedRoute]) -> Iterator[SchemaInput]:
-    yield Problem, "serialization"
+    yield Problem, "serialization", "the kernel"
     for mounted in routes:
         route = mounted.route
         for model in (route.body, route.query, route.path_params):
             if model is not None:
-                yield model, "validation"
+                yield model, "validation", mounted.operation_id
         if route.response is not None and route.status_code != 204:
-            yield route.response, "serialization"
-        for declared in route.responses.values():
-            if declared is not None and not isinstance(declared, str):
-                yield declared, "serialization"
+            yield route.response, "serialization", mounted.operation_id
+        for status, declared in route.responses.items():
+            if status != route.status_code and declared is not None and not isinstance(declared, str) and not _is_raised_problem(declared):
+                yield declared, "serialization", mounted.operation_id
 
 
 def _kernel_schema_inputs(operations: Sequence[KernelOperation]) -> Iterator[SchemaInput]:
     for op in operations:
         for answer in op.responses.values():
             if answer.body is not None and answer.media_type in (JSON, PROBLEM_JSON):
-                yield answer.body, "serialization"
+                yield answer.body, "serialization", f"{KERNEL_TAG}.{op.name}"
 
 
 class _Schemas:
     """Every schema of the document from one pydantic pass, so names are unique."""
 
     def __init__(self, inputs: Sequence[SchemaInput]) -> None:
-        unique = list(dict.fromkeys(inputs))
-        adapters = [(tp, mode, TypeAdapter(tp)) for tp, mode in unique]
-        self._refs, definitions = TypeAdapter.json_schemas(adapters, ref_template=REF_TEMPLATE)
+        # Keyed by identity: a type need not be hashable (``Annotated`` metadata may not be).
+        self._inputs: dict[tuple[int, JsonSchemaMode], tuple[Any, str]] = {}
+        for tp, mode, user in inputs:
+            self._inputs.setdefault((id(tp), mode), (tp, user))
+        adapters = [(key, key[1], TypeAdapter(tp)) for key, (tp, _) in self._inputs.items()]
+        try:
+            self._refs, definitions = TypeAdapter.json_schemas(adapters, ref_template=REF_TEMPLATE)
+        except Exception as exc:
+            raise self._culprit(adapters) from exc
         self.definitions: dict[str, Any] = definitions.get("$defs", {})
 
+    def _culprit(self, adapters: Sequence[tuple[Any, JsonSchemaMode, TypeAdapter[Any]]]) -> Exception:
+        """Name the operation whose type has no JSON Schema."""
+        for key, mode, adapter in adapters:
+            try:
+                adapter.json_schema(mode=mode)
+            except Exception as exc:
+                tp, user = self._inputs[key]
+                return StartupError(f"{user}: {tp!r} has no JSON Schema: {describe(exc)}")
+        return StartupError("the OpenAPI document cannot be generated")
+
     def ref(self, tp: Any, mode: JsonSchemaMode) -> dict[str, Any]:
-        return self._refs[(tp, mode)]
+        return self._refs[((id(tp), mode), mode)]
 
     def properties(self, model: type[BaseModel]) -> tuple[dict[str, Any], set[str]]:
         """A model's properties (by alias) and which are required."""

@@ -23,6 +23,9 @@ from starlette.routing import Route as StarletteRoute
 
 from .negotiation import accepts_json
 
+if typing.TYPE_CHECKING:
+    from ..services.ratelimit import RouteLimit
+
 API_PREFIX = "/api/v1"
 JSON_TYPES = ("application/json",)
 MULTI_VALUED = (list, tuple, set, frozenset)
@@ -55,8 +58,24 @@ class RouteHandler:
         self.response_adapter = TypeAdapter(mounted.route.response) if mounted.route.response is not None else None
         self.multi_valued = _multi_valued_fields(mounted.route.query)
         self.lifecycle_headers = lifecycle_headers(mounted.route)
+        # The kernel's limiter, found through the owner's context (test doubles may have none).
+        limiter = getattr(getattr(mounted.plugin, "kernel", None), "rate_limiter", None)
+        self.rate_limit: RouteLimit | None = limiter.for_route(mounted) if limiter is not None else None
 
     async def __call__(self, request: Request) -> Response:
+        if self.rate_limit is None:
+            return await self._handle(request)
+        # First of all: a refused request costs one store round trip and nothing else.
+        headers = await self.rate_limit.check(request.scope)
+        try:
+            response = await self._handle(request)
+        except Problem as problem:  # the handler's error answers carry the counts too
+            problem.headers = {**headers, **problem.headers}
+            raise
+        response.headers.update(headers)
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         route = self.route
         if not accepts_json(request.headers.get("accept")):
             raise Problem(406, "This API answers in application/json; the Accept header excludes it.")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from coderic_sdk import Problem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability import sentry
-from ..problems import problem_response
+from ..problems import problem_response, render_problem
 from .labels import route_labels
 
 logger = logging.getLogger("coderic.errors")
@@ -37,6 +38,10 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except Problem as problem:  # raised by plugin middleware, outside Starlette's handlers
+            if started:
+                raise
+            await render_problem(scope, problem)(scope, receive, send)
         except Exception as exc:
             request_id = scope.get("state", {}).get("request_id", "")
             route, plugin = route_labels(scope, self.owners)

@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .errors import UnhandledErrorMiddleware
+from .lifespan import KernelLifespanMiddleware
 from .observe import ObserveMiddleware
 from .request_id import RequestIdMiddleware
 from .security_headers import SecurityHeadersMiddleware
@@ -21,10 +22,10 @@ CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-Request-ID", "X-CSRF
 CORS_EXPOSED_HEADERS = ["X-Request-ID", "Location", "Retry-After", "RateLimit", "RateLimit-Policy", "Deprecation", "Sunset"]
 
 
-def kernel_middleware(kernel: Kernel) -> list[Middleware]:
+def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[Middleware]:
     settings = kernel.config.kernel
     owners = {mounted.path: mounted.plugin.name for mounted in kernel.routes}
-    stack = []
+    stack = [Middleware(KernelLifespanMiddleware, kernel=kernel)] if manage_lifespan else []
     if settings.trusted_proxies:  # client address and scheme from X-Forwarded-* of these hosts only
         stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies))
     stack += [

@@ -1,0 +1,54 @@
+"""Start and stop the kernel with the server, speaking the ASGI lifespan protocol directly.
+
+Starlette's own lifespan handling reports a failed start-up with a full traceback; the
+kernel's start-up errors are meant to be one line (``plugin 'x' failed at start: ...``), so
+this middleware sends exactly that line to the server and keeps the error for the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ...errors import StartupError, describe
+
+if TYPE_CHECKING:
+    from ...kernel import Kernel
+
+logger = logging.getLogger("coderic.kernel")
+
+
+class KernelLifespanMiddleware:
+    def __init__(self, app: ASGIApp, kernel: Kernel) -> None:
+        self.app = app
+        self.kernel = kernel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        await receive()  # lifespan.startup
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.kernel.started(background=True))
+        except StartupError as exc:
+            self.kernel.startup_error = exc
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        except Exception as exc:
+            logger.exception("the kernel failed to start")
+            self.kernel.startup_error = StartupError(f"the kernel failed to start: {describe(exc)}")
+            await send({"type": "lifespan.startup.failed", "message": str(self.kernel.startup_error)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        try:
+            await stack.aclose()
+        except Exception as exc:
+            logger.exception("the kernel failed to stop cleanly")
+            await send({"type": "lifespan.shutdown.failed", "message": describe(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})

@@ -87,7 +87,7 @@ def kernel_env(workdir: Path, plugins: Sequence[str] = (), pythonpath: Sequence[
         pythonpath,
         CODERIC_DATABASE_URL=f"sqlite:///{workdir.resolve() / 'coderic.db'}",
         CODERIC_PLUGINS=",".join(plugins),
-        CODERIC_LOG_LEVEL="WARNING",
+        CODERIC_LOG_LEVEL="INFO",  # the access log on: the overhead measured includes it
         CODERIC_MIGRATE_ON_START="true",
     )
 

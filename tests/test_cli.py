@@ -16,14 +16,17 @@ HELLO_MIGRATIONS = [
     ("2026-11-28T01:41:10:351619", "Create the greeting table"),
     ("2026-11-28T01:41:25:030969", "Add the author column"),
 ]
+KERNEL_MIGRATION = ("2026-11-28T01:53:24:988303", "Create the job outbox")
+#: Every migration in the order ``coderic migrate`` lists them: the kernel's first.
+MIGRATIONS = [("kernel", *KERNEL_MIGRATION), *(("hello", *m) for m in HELLO_MIGRATIONS)]
 #: A PostgreSQL server that refuses at once: booting never waits, nothing is ever reached.
 POSTGRES_URL = "postgresql://admin:s3cret@127.0.0.1:1/app"
 DOCTOR_LINE = re.compile(r"^(ok   |FAIL ) [a-z_]+: \S.*$")
 
 
 def migration_lines(status: str, *indexes: int) -> list[str]:
-    """The lines ``coderic migrate`` prints for hello's migrations with a status."""
-    return [f"{status:<9} {'hello':<16} {HELLO_MIGRATIONS[i][0]}  {HELLO_MIGRATIONS[i][1]}" for i in indexes]
+    """The lines ``coderic migrate`` prints for migrations (indexes into MIGRATIONS) with a status."""
+    return [f"{status:<9} {MIGRATIONS[i][0]:<16} {MIGRATIONS[i][1]}  {MIGRATIONS[i][2]}" for i in indexes]
 
 
 def plugin_rows(output: str) -> dict[str, tuple[str, str, str]]:
@@ -140,7 +143,7 @@ def test_doctor_reports_pending_migrations_then_passes_once_migrated(project: Pr
         "ok    configuration: plugins.toml",
         "ok    plugins: kernel, hello",
         "ok    database: reachable",
-        "FAIL  migrations: 2 pending; run 'coderic migrate'",
+        "FAIL  migrations: 3 pending; run 'coderic migrate'",
     ]
     assert project.run("migrate").code == 0
     after = project.run("doctor")
@@ -184,9 +187,9 @@ def test_doctor_fails_when_the_database_is_unreachable(project: Project) -> None
 def test_migrate_check_fails_while_migrations_are_pending(project: Project) -> None:
     project.configure(["hello"])
     pending = project.run("migrate", "--check")
-    assert (pending.code, pending.lines) == (1, [*migration_lines("pending", 0, 1), "2 migration(s) pending"])
+    assert (pending.code, pending.lines) == (1, [*migration_lines("pending", 0, 1, 2), "3 migration(s) pending"])
     applied = project.run("migrate")
-    assert (applied.code, applied.lines) == (0, [*migration_lines("applied", 0, 1), "Applied 2 migration(s)."])
+    assert (applied.code, applied.lines) == (0, [*migration_lines("applied", 0, 1, 2), "Applied 3 migration(s)."])
     done = project.run("migrate", "--check")
     assert (done.code, done.lines) == (0, ["No migrations pending."])
     again = project.run("migrate")
@@ -195,21 +198,21 @@ def test_migrate_check_fails_while_migrations_are_pending(project: Project) -> N
 
 def test_migrate_list_shows_each_migration_and_whether_it_is_applied(project: Project) -> None:
     project.configure(["hello"])
-    assert project.run("migrate", "--list").lines == migration_lines("pending", 0, 1)
+    assert project.run("migrate", "--list").lines == migration_lines("pending", 0, 1, 2)
     project.run("migrate")
     listed = project.run("migrate", "--list")
-    assert (listed.code, listed.lines) == (0, migration_lines("applied", 0, 1))
+    assert (listed.code, listed.lines) == (0, migration_lines("applied", 0, 1, 2))
 
 
 def test_migrate_backwards_reverses_the_newest_then_all(project: Project) -> None:
     project.configure(["hello"])
     project.run("migrate")
     newest = project.run("migrate", "hello", "--backwards", "1")
-    assert (newest.code, newest.lines) == (0, [*migration_lines("reversed", 1), "Reversed 1 migration(s) of hello."])
-    assert project.run("migrate", "--list").lines == [*migration_lines("applied", 0), *migration_lines("pending", 1)]
+    assert (newest.code, newest.lines) == (0, [*migration_lines("reversed", 2), "Reversed 1 migration(s) of hello."])
+    assert project.run("migrate", "--list").lines == [*migration_lines("applied", 0, 1), *migration_lines("pending", 2)]
     project.run("migrate")
     every = project.run("migrate", "hello", "--backwards", "all")
-    assert (every.code, every.lines) == (0, [*migration_lines("reversed", 1, 0), "Reversed 2 migration(s) of hello."])
+    assert (every.code, every.lines) == (0, [*migration_lines("reversed", 2, 1), "Reversed 2 migration(s) of hello."])
     assert project.run("migrate", "--check").code == 1
 
 
@@ -297,6 +300,7 @@ def keep_logging() -> Iterator[None]:
 def test_serve_refuses_pending_migrations(project: Project, keep_logging: None) -> None:
     project.configure(["hello"])
     assert project.fails_to_start("serve", "--port", "0") == (
-        f"2 migration(s) pending (hello:{HELLO_MIGRATIONS[0][0]}, hello:{HELLO_MIGRATIONS[1][0]}); "
+        f"3 migration(s) pending (kernel:{KERNEL_MIGRATION[0]}, hello:{HELLO_MIGRATIONS[0][0]}, "
+        f"hello:{HELLO_MIGRATIONS[1][0]}); "
         "run 'coderic migrate' or start with 'coderic serve --migrate'"
     )

@@ -319,7 +319,7 @@ async def test_the_plugin_list_shows_load_order_and_packaging_metadata(fake_plug
     listed = {p["name"]: p for p in response.json()["plugins"]}
     assert list(listed) == ["kernel", "b", "a"]
     assert listed["kernel"]["builtin"] is True
-    assert listed["kernel"]["hooks"] == ["register_health_checks", "register_routes"]
+    assert listed["kernel"]["hooks"] == ["register_health_checks", "register_piccolo_app", "register_routes"]
     shown = ["version", "description", "distribution", "requires", "sdk_range", "builtin", "hooks"]
     assert {k: listed["a"][k] for k in shown} == {
         "version": "1.4.0", "description": "Plugin A, which needs B.", "distribution": "fake-a",

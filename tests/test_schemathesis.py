@@ -8,7 +8,6 @@ reproduces; every response must be free of server errors and match the document.
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -87,20 +86,9 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(operation_id="he
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_to_its_document(case: schemathesis.Case) -> None:
-    if hits_unbounded_greeting_id(case):
-        return  # a known bug, held by the strict xfail below: drop this line with it
     case.call_and_validate()
 
 
-INT64 = range(-(2**63), 2**63)
-
-
-def hits_unbounded_greeting_id(case: schemathesis.Case) -> bool:
-    value = str((case.path_parameters or {}).get("greeting_id", ""))
-    return bool(re.fullmatch(r"[+-]?[0-9]+", value)) and int(value) not in INT64
-
-
-@pytest.mark.xfail(strict=True, reason="bug: hello's GreetingPath takes any int; past 64 bits SQLite's query raises OverflowError")
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_a_greeting_id_past_64_bits_is_refused_not_a_crash(live_server: str, method: str) -> None:
     response = httpx2.request(method, f"{live_server}/api/v1/hello/greetings/{2**64}")

@@ -8,7 +8,6 @@ HELLO = pytest.mark.coderic(plugins=["hello"])
 REQUIRED = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
 }
 
 

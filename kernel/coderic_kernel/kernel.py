@@ -18,11 +18,15 @@ from .config import Configuration, load_configuration
 from .database import DatabaseService, MigrationRunner
 from .database.migrations import MigrationRecord
 from .errors import PluginError, StartupError, describe
+from .jobs.runtime import JobsRuntime
 from .observability.metrics import Metrics
 from .plugins.context import PluginContextImpl
-from .plugins.contributions import collect_apps, collect_health_checks, collect_middleware, collect_routes
+from .plugins.contributions import (
+    collect_apps, collect_health_checks, collect_middleware, collect_rate_limits, collect_routes,
+)
 from .plugins.loader import LoadedPlugins, load_plugins
 from .services.cache import cache_store
+from .services.ratelimit import RateLimiter
 from .services.redis import RedisService
 
 
@@ -45,10 +49,13 @@ class Kernel:
         self.routes = collect_routes(self.hooks, ordered)
         self.middleware = collect_middleware(self.hooks, ordered)
         self.health_checks = collect_health_checks(self.hooks, ordered)
+        self.rate_limiter = RateLimiter.build(config, self.redis, collect_rate_limits(self.hooks, ordered, self.routes), self.metrics)
         self.migrations = MigrationRunner(self.database, self.apps)
+        self.jobs = JobsRuntime(self)
         self.metrics.describe_build(self._plugins)
         self.metrics.watch_pool(self.database.pool_usage)
         self._running = False
+        self.startup_error: StartupError | None = None  # set by the server's lifespan
 
     @classmethod
     def boot(cls, config: Configuration | None = None) -> Kernel:
@@ -104,8 +111,12 @@ class Kernel:
             )
 
     @asynccontextmanager
-    async def started(self, *, migrate: bool | None = None) -> AsyncIterator[Kernel]:
-        """Open the database, apply or refuse pending migrations, enter every lifespan."""
+    async def started(self, *, migrate: bool | None = None, background: bool = False) -> AsyncIterator[Kernel]:
+        """Open the database, apply or refuse pending migrations, enter every lifespan.
+
+        ``background``: also take this process's part in jobs and events (API servers do;
+        one-off commands do not). See ``jobs/runtime.py``.
+        """
         if self._running:  # a CLI command inside an already started kernel
             yield self
             return
@@ -120,6 +131,8 @@ class Kernel:
                         await stack.enter_async_context(manager)
                     except Exception as exc:
                         raise PluginError(plugin.name, "start", describe(exc)) from exc
+                if background:
+                    await stack.enter_async_context(self.jobs.in_process())
                 self._running = True
                 try:
                     yield self

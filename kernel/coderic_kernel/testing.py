@@ -129,7 +129,7 @@ async def start_kernel(
         configuration = load_configuration(environ={}, overrides=overrides, read_files=False)
         kernel = Kernel.boot(configuration)
         app = create_app(kernel, manage_lifespan=False)
-        async with kernel.started(migrate=True):
+        async with kernel.started(migrate=True, background=True):
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 yield RunningKernel(kernel, app, client)

@@ -47,10 +47,12 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class CronJob:
     """Run ``handler`` on a schedule, in one worker at a time. Fields follow cron: ``None``
-    means every value; e.g. ``minute=0, hour=3`` is daily at 03:00 UTC."""
+    means every value; e.g. ``minute=0, hour=3`` is daily at 03:00 UTC (``second`` is 0
+    unless set, so the default schedule is every minute)."""
 
     name: str
     handler: Callable[[JobContext], Awaitable[None]]
+    second: int | set[int] | None = 0
     minute: int | set[int] | None = None
     hour: int | set[int] | None = None
     day: int | set[int] | None = None

@@ -36,6 +36,13 @@ def register_routes(plugin: PluginContext) -> list[Route]:
 
 
 @hookimpl
+def register_piccolo_app():  # type: ignore[no-untyped-def]
+    from ..piccolo_app import APP_CONFIG
+
+    return APP_CONFIG
+
+
+@hookimpl
 def register_health_checks(plugin: PluginContext) -> list[HealthCheck]:
     checks = [HealthCheck("database", plugin.kernel.database.ping)]
     redis = getattr(plugin.kernel, "redis", None)  # the kernel's own plugin may see its internals

@@ -14,8 +14,11 @@ from .openapi_cmd import openapi
 from .plugins_cmd import plugins
 from .serve import serve
 from .state import CliState
+from .worker import jobs, worker
 
-KERNEL_COMMANDS: dict[str, click.Command] = {c.name or "": c for c in (serve, migrate, plugins, config, doctor, openapi)}
+KERNEL_COMMANDS: dict[str, click.Command] = {
+    c.name or "": c for c in (serve, worker, migrate, jobs, plugins, config, doctor, openapi)
+}
 
 
 class KernelGroup(click.Group):

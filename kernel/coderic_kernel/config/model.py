@@ -123,6 +123,9 @@ class KernelSettings(BaseModel):
     rate_limits: dict[str, str] = Field(
         default_factory=dict, description="Rates that replace those of named policies: {\"projects.create\" = \"5/minute\"}."
     )
+    rate_limit_enabled: bool = Field(
+        True, description="Check every route's rate limit policy (false: no route is limited; plugin.rate_limits.hit still counts)."
+    )
     outbox_poll_seconds: float = Field(0.5, gt=0, le=60, description="How often the outbox relay looks for new work.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(None, description="When set, /metrics requires 'Authorization: Bearer <token>'.")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hmac
 import os
+from bisect import bisect_left
 import platform
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from coderic_sdk import PluginInfo
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
@@ -24,24 +26,17 @@ from starlette.responses import Response
 from .. import __version__
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-UNMATCHED = "<unmatched>"
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        labels = ["method", "route", "status", "plugin"]
-        self.requests = Counter(
-            "coderic_http_requests", "HTTP requests answered.", labels, registry=self.registry
-        )
-        self.latency = Histogram(
-            "coderic_http_request_duration_seconds", "Time to answer an HTTP request.", labels,
-            buckets=LATENCY_BUCKETS, registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "coderic_http_requests_in_flight", "HTTP requests being answered.", registry=self.registry,
-            multiprocess_mode="livesum",
-        )
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # values must go through prometheus_client's files
+            self.http: RequestStats | MultiprocessRequestStats = MultiprocessRequestStats(self.registry)
+        else:
+            self.http = RequestStats()
+            self.registry.register(self.http)
         self.hook_calls = Counter(
             "coderic_hook_calls", "Plugin hook calls.", ["plugin", "hook"], registry=self.registry
         )
@@ -49,16 +44,36 @@ class Metrics:
             "coderic_hook_duration_seconds", "Time spent in plugin hooks.", ["plugin", "hook"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
-        self._request_children: dict[tuple[str, str, str, str], tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self.rate_limit_rejections = Counter(
+            "coderic_rate_limit_rejections", "Requests refused (429) by a rate limit policy.", ["policy"],
+            registry=self.registry,
+        )
+        self.rate_limit_store_errors = Counter(
+            "coderic_rate_limit_store_errors", "Rate limit checks made while the store was unreachable.", ["policy"],
+            registry=self.registry,
+        )
+        self.jobs = Counter("coderic_jobs", "Job runs by outcome (done, retry, dead).", ["job", "outcome"], registry=self.registry)
+        self.job_duration = Histogram(
+            "coderic_job_duration_seconds", "Time a job run took.", ["job"], buckets=JOB_BUCKETS, registry=self.registry
+        )
+        self.outbox_backlog = Gauge(
+            "coderic_outbox_backlog", "Outbox rows not yet done nor dead.", registry=self.registry, multiprocess_mode="max"
+        )
+        self.outbox_oldest_age = Gauge(
+            "coderic_outbox_oldest_age_seconds", "Age of the oldest open outbox row.", registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.queue_depth = Gauge(
+            "coderic_queue_depth", "Jobs waiting in the queue.", registry=self.registry, multiprocess_mode="max"
+        )
+        self.events = Counter("coderic_events_published", "Events published.", ["event"], registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, plugin: str, seconds: float) -> None:
-        key = (method, route, str(status), plugin)
-        children = self._request_children.get(key)
-        if children is None:  # labels() takes a lock; do it once per label set
-            children = (self.requests.labels(*key).inc, self.latency.labels(*key).observe)
-            self._request_children[key] = children
-        children[0]()
-        children[1](seconds)
+        self.http.observe((method, route, str(status), plugin), seconds)
+
+    def observe_job(self, job: str, outcome: str, seconds: float) -> None:
+        self.jobs.labels(job, outcome).inc()
+        self.job_duration.labels(job).observe(seconds)
 
     def observe_hook(self, plugin: str, hook: str, seconds: float) -> None:
         self.hook_calls.labels(plugin, hook).inc()
@@ -91,6 +106,77 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+REQUEST_LABELS = ("method", "route", "status", "plugin")
+RequestKey = tuple[str, str, str, str]
+
+
+class RequestStats(Collector):
+    """HTTP request counts and latencies kept as plain numbers, turned into Prometheus series
+    only when scraped. Observing a request is a dict lookup and three additions, a few
+    times cheaper than prometheus_client's locked counters; the event loop is the only
+    writer, and the scrape runs on it too."""
+
+    def __init__(self) -> None:
+        self.series: dict[RequestKey, list[Any]] = {}  # key -> [count, sum, per-bucket counts]
+        self.in_flight = 0
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+
+    def observe(self, key: RequestKey, seconds: float) -> None:
+        entry = self.series.get(key)
+        if entry is None:
+            entry = self.series[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        entry[0] += 1
+        entry[1] += seconds
+        entry[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily("coderic_http_requests", "HTTP requests answered.", labels=REQUEST_LABELS)
+        latency = HistogramMetricFamily(
+            "coderic_http_request_duration_seconds", "Time to answer an HTTP request.", labels=REQUEST_LABELS
+        )
+        for key, (count, total, buckets) in list(self.series.items()):
+            requests.add_metric(list(key), count)
+            cumulative, running = [], 0
+            for bound, hits in zip([*map(str, LATENCY_BUCKETS), "+Inf"], buckets):
+                running += hits
+                cumulative.append((bound, running))
+            latency.add_metric(list(key), cumulative, total)
+        in_flight = GaugeMetricFamily("coderic_http_requests_in_flight", "HTTP requests being answered.")
+        in_flight.add_metric([], self.in_flight)
+        return [requests, latency, in_flight]
+
+
+class MultiprocessRequestStats:
+    """The same series through prometheus_client objects, whose values the multiprocess
+    mode can sum across worker processes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("coderic_http_requests", "HTTP requests answered.", REQUEST_LABELS, registry=registry)
+        self.latency = Histogram(
+            "coderic_http_request_duration_seconds", "Time to answer an HTTP request.", REQUEST_LABELS,
+            buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.gauge = Gauge(
+            "coderic_http_requests_in_flight", "HTTP requests being answered.", registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    def started(self) -> None:
+        self.gauge.inc()
+
+    def finished(self) -> None:
+        self.gauge.dec()
+
+    def observe(self, key: RequestKey, seconds: float) -> None:
+        self.requests.labels(*key).inc()
+        self.latency.labels(*key).observe(seconds)
 
 
 class _PoolCollector(Collector):

@@ -11,6 +11,9 @@ from coderic_sdk import PluginInfo, PluginSettings
 if TYPE_CHECKING:
     from ..kernel import Kernel
     from ..services.cache import PluginCache
+    from ..services.events import PluginEvents
+    from ..services.jobs import PluginJobs
+    from ..services.ratelimit import PluginRateLimits
 
 
 class NoSettings(PluginSettings):
@@ -33,9 +36,27 @@ class PluginContextImpl:
         return self.info.name
 
     @property
+    def jobs(self) -> PluginJobs:
+        from ..services.jobs import PluginJobs
+
+        return PluginJobs(self.kernel.jobs, self.name)
+
+    @property
+    def events(self) -> PluginEvents:
+        from ..services.events import PluginEvents
+
+        return PluginEvents(self.kernel.jobs, self.name)
+
+    @property
     def cache(self) -> PluginCache:
         if self._cache is None:
             from ..services.cache import PluginCache
 
             self._cache = PluginCache(self.kernel.cache_store, self.name)
         return self._cache
+
+    @property
+    def rate_limits(self) -> PluginRateLimits:
+        from ..services.ratelimit import PluginRateLimits
+
+        return PluginRateLimits(self.kernel.rate_limiter, self.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coderic_sdk import HealthCheck, PluginContext, PluginInfo
+from coderic_sdk import HealthCheck, PluginContext, PluginInfo, RateLimitPolicy
 from starlette.middleware import Middleware
 
 from ..database import PluginApp
@@ -80,3 +80,29 @@ def collect_health_checks(hooks: PluginHooks, contexts: Sequence[PluginContext])
                 raise PluginError(plugin.name, "start", f"health check {check.name!r} is already registered by plugin '{owner}'")
             checks.append(check)
     return checks
+
+
+def collect_rate_limits(
+    hooks: PluginHooks, contexts: Sequence[PluginContext], routes: Sequence[MountedRoute]
+) -> list[RateLimitPolicy]:
+    """Plugins' policies, each named ``<plugin>.<name>``; every route must name a known policy."""
+    names: set[str] = set()
+    policies = []
+    for plugin in contexts:
+        for policy in hooks.rate_limits(plugin):
+            local = policy.name.removeprefix(f"{plugin.name}.")
+            if local == policy.name or not local:
+                raise PluginError(plugin.name, "routes", f"rate limit policy {policy.name!r} must be named '{plugin.name}.<name>'")
+            if policy.name in names:
+                raise PluginError(plugin.name, "routes", f"two rate limit policies are named {policy.name!r}")
+            names.add(policy.name)
+            policies.append(policy)
+    known = {"default", *names}
+    for mounted in routes:
+        chosen = mounted.route.rate_limit
+        if chosen is not None and chosen not in known:
+            raise PluginError(
+                mounted.plugin.name, "routes",
+                f"route {mounted.route.name!r}: rate_limit {chosen!r} names no registered policy (known: {', '.join(sorted(known))})",
+            )
+    return policies

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import click
 import pluggy
-from coderic_sdk import HealthCheck, PluginContext, PluginSettings, Route
+from coderic_sdk import CronJob, EventHandler, HealthCheck, Job, PluginContext, PluginSettings, Route
+from coderic_sdk.ratelimit import RateLimitPolicy
 from piccolo.conf.apps import AppConfig
 from starlette.middleware import Middleware
 
@@ -58,6 +59,15 @@ class PluginHooks:
     def health_checks(self, plugin: PluginContext) -> list[HealthCheck]:
         return self._items("register_health_checks", plugin, "start", HealthCheck)
 
+    def jobs(self, plugin: PluginContext) -> list[Job | CronJob]:
+        return self._items("register_jobs", plugin, "register", (Job, CronJob))  # type: ignore[arg-type]
+
+    def event_handlers(self, plugin: PluginContext) -> list[EventHandler]:
+        return self._items("register_event_handlers", plugin, "register", EventHandler)
+
+    def rate_limits(self, plugin: PluginContext) -> list[RateLimitPolicy]:
+        return self._items("register_rate_limits", plugin, "routes", RateLimitPolicy)
+
     def commands(self, plugin: PluginContext) -> list[click.Command]:
         return self._items("register_commands", plugin, "commands", click.Command)
 
@@ -74,7 +84,8 @@ class PluginHooks:
         items = list(result) if isinstance(result, Iterable) else [result]
         for item in items:
             if not isinstance(item, kind):
-                raise PluginError(plugin.name, phase, f"{hook} returned {type(item).__name__}, expected {kind.__name__}")
+                expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+                raise PluginError(plugin.name, phase, f"{hook} returned {type(item).__name__}, expected {expected}")
         return items
 
     def _call(self, hook: str, owner: str, phase: Phase, **kwargs: Any) -> Any:

@@ -25,6 +25,13 @@ class RedisService:
             )
         return self._client
 
+    def subscriber(self) -> Redis:
+        """A separate client for pub/sub: a subscription waits for messages indefinitely,
+        which the main client's read timeout would cut every few seconds."""
+        from redis.asyncio import Redis
+
+        return Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=30)
+
     async def ping(self) -> None:
         await self.client.ping()
 

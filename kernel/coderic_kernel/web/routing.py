@@ -70,9 +70,10 @@ class RouteHandler:
         try:
             response = await self._handle(request)
         except Problem as problem:  # the handler's error answers carry the counts too
-            problem.headers = {**headers, **problem.headers}
+            problem.headers = {**dict(headers), **problem.headers}
             raise
-        response.headers.update(headers)
+        for name, value in headers:
+            response.headers.append(name, value)
         return response
 
     async def _handle(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 
 from coderic_sdk import Problem
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability import sentry
@@ -19,7 +20,28 @@ from .labels import route_labels
 logger = logging.getLogger("coderic.errors")
 
 
+def error_response(scope: Scope, exc: Exception, owners: Mapping[str, str]) -> Response:
+    """The answer to an exception nothing inside handled: a ``Problem`` (raised by plugin
+    middleware, outside Starlette's handlers) as itself; anything else logged, reported to
+    Sentry, and answered with a 500 that holds nothing but the request id."""
+    if isinstance(exc, Problem):
+        return render_problem(scope, exc)
+    request_id = scope.get("state", {}).get("request_id", "")
+    route, plugin = route_labels(scope, owners)
+    logger.error(
+        "unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id,
+        exc_info=exc, extra={"request_id": request_id, "route": route, "plugin": plugin},
+    )
+    sentry.capture(exc, request_id=request_id, plugin=plugin, route=route)
+    return problem_response(
+        scope, 500, detail=f"An unexpected error occurred. Quote request id {request_id} when reporting it."
+    )
+
+
 class UnhandledErrorMiddleware:
+    """Its own layer only when CORS sits between it and the request pipeline (so error
+    responses carry CORS headers); otherwise the pipeline does the same job itself."""
+
     def __init__(self, app: ASGIApp, owners: Mapping[str, str] | None = None) -> None:
         self.app = app
         self.owners = owners or {}
@@ -38,21 +60,8 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Problem as problem:  # raised by plugin middleware, outside Starlette's handlers
-            if started:
-                raise
-            await render_problem(scope, problem)(scope, receive, send)
         except Exception as exc:
-            request_id = scope.get("state", {}).get("request_id", "")
-            route, plugin = route_labels(scope, self.owners)
-            logger.exception(
-                "unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id,
-                extra={"request_id": request_id, "route": route, "plugin": plugin},
-            )
-            sentry.capture(exc, request_id=request_id, plugin=plugin, route=route)
+            response = error_response(scope, exc, self.owners)
             if started:
                 raise  # the response is under way: the server closes the connection
-            response = problem_response(
-                scope, 500, detail=f"An unexpected error occurred. Quote request id {request_id} when reporting it."
-            )
             await response(scope, receive, send)

@@ -1,4 +1,4 @@
-"""Measure every request once and report it twice: to metrics and to the access log."""
+"""Report every request once it is answered: to the metrics and to the access log."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from ...observability import logs
 from ...observability.metrics import Metrics
 from .labels import route_labels
 
@@ -16,38 +17,24 @@ access_log = logging.getLogger("coderic.access")
 SENSITIVE_QUERY_KEYS = ("token", "code", "state", "password", "secret", "key", "signature", "sig", "session")
 
 
-class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None, owners: Mapping[str, str]) -> None:
-        self.app = app
+class RequestObserver:
+    """Reports each finished request to the metrics and the access log."""
+
+    def __init__(self, metrics: Metrics | None, owners: Mapping[str, str]) -> None:
         self.metrics = metrics
         self.owners = owners
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+    def started(self) -> None:
+        if self.metrics is not None:
+            self.metrics.http.started()
 
-        async def observing_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, observing_send)
-        finally:
-            elapsed = time.perf_counter() - started
-            template, plugin = route_labels(scope, self.owners)
-            if metrics is not None:
-                metrics.in_flight.dec()
-                metrics.observe_request(scope["method"], template, status, plugin, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                _log(scope, template, plugin, status, elapsed)
+    def finished(self, scope: Scope, status: int, elapsed: float) -> None:
+        template, plugin = route_labels(scope, self.owners)
+        if self.metrics is not None:
+            self.metrics.http.finished()
+            self.metrics.observe_request(scope["method"], template, status or 500, plugin, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            _log(scope, template, plugin, status or 500, elapsed)
 
 
 def _log(scope: Scope, template: str, plugin: str, status: int, elapsed: float) -> None:
@@ -67,7 +54,15 @@ def _log(scope: Scope, template: str, plugin: str, status: int, elapsed: float) 
     user_id = state.get("user_id")
     if user_id is not None:
         fields["user_id"] = user_id
-    access_log.info("%s %s %s", scope["method"], scope["path"], status, extra=fields)
+    message = f"{scope['method']} {scope['path']} {status}"
+    sink = logs.fast_access_sink()
+    if sink is not None:  # the server process: the line goes straight to the log's buffer
+        sink.write_line(logs.access_line(logs.access_format, time.time(), message, fields))
+        return
+    # Elsewhere (tests, an embedding app) a regular record, so logging's own handlers see it;
+    # makeRecord + handle skips Logger.findCaller's stack walk.
+    record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, message, (), None, extra=fields)
+    access_log.handle(record)
 
 
 def redact_query(query: str) -> str:

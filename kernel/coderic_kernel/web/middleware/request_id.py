@@ -1,16 +1,17 @@
-"""Give every request an id: the caller's ``X-Request-ID`` when well-formed, else a new one.
+"""Every request's id: the caller's ``X-Request-ID`` when well-formed, else a new one.
 
-The id is stored in ``scope["state"]["request_id"]``, in a context variable for logs, and
-sent back as ``X-Request-ID`` on every response, errors included.
+The id is stored in ``scope["state"]["request_id"]`` and in a context variable for logs;
+the request pipeline sends it back as ``X-Request-ID`` on every response, errors included.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 HEADER = b"x-request-id"
 WELL_FORMED = re.compile(rb"[A-Za-z0-9._:-]{8,128}")
@@ -22,28 +23,25 @@ def current_request_id() -> str:
     return _current.get()
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class RequestIds:
+    """Assigns each request its id and makes it current for logs."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        request_id = _incoming(scope) or uuid.uuid4().hex
+    def __init__(self) -> None:
+        # A random prefix per process and a counter: unique across processes and restarts
+        # without a system call per request (ids correlate logs; they are not secrets).
+        prefix = os.urandom(8).hex()
+        counter = itertools.count(1)
+        self._new_id = lambda: f"{prefix}{next(counter):010x}"
+
+    def assign(self, scope: Scope) -> tuple[str, Token[str]]:
+        """Store the id in ``scope["state"]`` and the context; reset the token when done."""
+        request_id = _incoming(scope) or self._new_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        token = _current.set(request_id)
-        encoded = request_id.encode()
+        return request_id, _current.set(request_id)
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _current.reset(token)
+    @staticmethod
+    def reset(token: Token[str]) -> None:
+        _current.reset(token)
 
 
 def _incoming(scope: Scope) -> str | None:

@@ -10,9 +10,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .errors import UnhandledErrorMiddleware
 from .lifespan import KernelLifespanMiddleware
-from .observe import ObserveMiddleware
-from .request_id import RequestIdMiddleware
-from .security_headers import SecurityHeadersMiddleware
+from .pipeline import RequestPipeline
 
 if TYPE_CHECKING:
     from ...kernel import Kernel
@@ -28,11 +26,15 @@ def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[M
     stack = [Middleware(KernelLifespanMiddleware, kernel=kernel)] if manage_lifespan else []
     if settings.trusted_proxies:  # client address and scheme from X-Forwarded-* of these hosts only
         stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies))
-    stack += [
-        Middleware(RequestIdMiddleware),
-        Middleware(ObserveMiddleware, metrics=kernel.metrics if settings.metrics_enabled else None, owners=owners),
-        Middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age),
-    ]
+    stack.append(
+        Middleware(
+            RequestPipeline,
+            metrics=kernel.metrics if settings.metrics_enabled else None,
+            owners=owners,
+            hsts_max_age=settings.hsts_max_age,
+            catch_errors=not settings.cors_origins,
+        )
+    )
     if settings.cors_origins:
         stack.append(
             Middleware(
@@ -45,5 +47,6 @@ def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[M
                 max_age=600,
             )
         )
-    stack += [Middleware(UnhandledErrorMiddleware, owners=owners), *kernel.middleware]
+        stack.append(Middleware(UnhandledErrorMiddleware, owners=owners))  # inside CORS: errors get its headers
+    stack += kernel.middleware
     return stack

@@ -42,7 +42,7 @@ class ListQuery(Schema):
 
 
 class GreetingPath(Schema):
-    greeting_id: int
+    greeting_id: int = Field(ge=1, le=2**31 - 1)  # a PostgreSQL serial; larger ids would overflow the query
 
 
 class Salutation(Schema):

@@ -1,0 +1,5 @@
+"""``python -m coderic_kernel.cli``: the same as the ``coderic`` command."""
+
+from . import run
+
+run()

@@ -1,0 +1,13 @@
+"""The kernel's own Piccolo app: its tables and migrations (``kernel_*``)."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from .jobs.tables import OutboxEntry
+
+APP_CONFIG = AppConfig(
+    app_name="kernel",
+    migrations_folder_path=str(Path(__file__).parent / "migrations"),
+    table_classes=[OutboxEntry],
+)

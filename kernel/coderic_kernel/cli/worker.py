@@ -20,15 +20,16 @@ logger = logging.getLogger("coderic.jobs")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for scripts and tests).")
 @click.option("--max-jobs", default=10, show_default=True, type=click.IntRange(1), help="Jobs run at once.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Interface for --metrics-port.")
 @pass_state
-def worker(state: CliState, burst: bool, max_jobs: int, metrics_port: int | None) -> None:
+def worker(state: CliState, burst: bool, max_jobs: int, metrics_port: int | None, metrics_host: str) -> None:
     """Run every enabled plugin's jobs and cron jobs from the Redis queue."""
     kernel = state.kernel()
     prepare_process(kernel.config.kernel)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1", registry=kernel.metrics.registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=kernel.metrics.registry)
     asyncio.run(_work(kernel, burst, max_jobs))
 
 

@@ -52,6 +52,10 @@ async def effect_then_wait(ctx: JobContext, payload: Mapping[str, Any]) -> None:
     await asyncio.sleep(float(payload.get("seconds", 3)))
 
 
+async def noop(ctx: JobContext, payload: Mapping[str, Any]) -> None:
+    """Does nothing: what the jobs benchmark runs to measure the machinery alone."""
+
+
 async def tick(ctx: JobContext) -> None:
     await record(ctx.job_id, "tick")
 
@@ -119,6 +123,7 @@ def register_routes() -> list[Route]:
 def register_jobs(plugin: PluginContext) -> list[Job | CronJob]:
     return [
         Job("record", record_job, timeout=5),
+        Job("noop", noop, timeout=5),
         Job("flaky", flaky_job, max_attempts=5, backoff=0.05, timeout=5),
         Job("always_fails", always_fails, max_attempts=3, backoff=0.05, timeout=5),
         Job("effect_then_wait", effect_then_wait, max_attempts=3, timeout=5),

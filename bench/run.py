@@ -15,12 +15,16 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import rate_limit
 import request_overhead
 import startup
 from _servers import BENCH_DIR, BenchmarkError, exit_on_sigterm
 
-BENCHMARKS = {"startup": startup.main, "request_overhead": request_overhead.main}
-QUICK = {"startup": ["--repeat", "2"], "request_overhead": ["--rounds", "2", "--requests", "5000"]}
+BENCHMARKS = {"startup": startup.main, "request_overhead": request_overhead.main, "rate_limit": rate_limit.main}
+QUICK = {
+    "startup": ["--repeat", "2"], "request_overhead": ["--rounds", "2", "--requests", "5000"],
+    "rate_limit": ["--rounds", "2", "--requests", "5000"],
+}
 
 
 def main() -> int:

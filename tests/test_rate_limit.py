@@ -392,6 +392,23 @@ async def test_unreachable_redis_fails_closed_for_sensitive_policies(fake_plugin
     assert caught.value.status == 503
 
 
+@pytest.mark.parametrize("coderic_services", ["redis"], indirect=True)
+async def test_redis_losing_its_scripts_or_connections_costs_no_check(limited, coderic_services: str) -> None:
+    async with limited() as running:
+        limiter = running.kernel.rate_limiter
+        policy = limiter.policy("limited.slow")
+        first = await limiter.decide(policy, "first")
+        redis = running.kernel.redis.client
+        await redis.script_flush()  # as after a restart
+        after_flush = await limiter.decide(policy, "after-flush")
+        await redis.client_kill_filter(_type="normal", skipme=True)  # the limiter's connection goes stale
+        after_kill = await limiter.decide(policy, "after-kill")
+        again = await limiter.decide(policy, "after-kill")
+    for decision in (first, after_flush, after_kill):
+        assert decision is not None and decision.allowed, "None: the store failed and the limiter failed open"
+    assert again is not None and not again.allowed
+
+
 # Several processes sharing one Redis ----------------------------------------------------------
 
 WORKER = textwrap.dedent('''

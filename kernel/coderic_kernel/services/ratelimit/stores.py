@@ -91,9 +91,6 @@ return table.concat(replies, ' ')
 """
 GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest().encode()
 
-#: How long a call may take when the Redis URL sets no socket timeout.
-DEFAULT_TIMEOUT_SECONDS = 5.0
-
 Pending = tuple[str, float, int, "asyncio.Future[tuple[bool, float]]"]
 
 
@@ -111,7 +108,7 @@ class RedisRateLimitStore:
     spends one round trip on many. The call is ``EVALSHA`` (``EVAL`` once after Redis lost its
     script cache), written and read on one connection of the kernel's Redis client that this
     store keeps: redis-py's per-command path (pool checkout, health checks, argument encoding)
-    costs more CPU than the kernel spends on a whole request, so the store skips it. The
+    costs about as much CPU as the kernel spends on a whole request, so the store skips it. The
     connection still belongs to the client's pool, which closes it when the kernel stops.
     All the keys of a call must live on one Redis (not Redis Cluster).
     """
@@ -126,7 +123,6 @@ class RedisRateLimitStore:
         self._errors = (OSError, asyncio.TimeoutError, RedisError)
         self._client: Any = None
         self._connection: Any = None
-        self._timeout: float | None = None
         self._pending: list[Pending] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -166,30 +162,38 @@ class RedisRateLimitStore:
         return StoreUnavailable(f"{type(exc).__name__}: {exc}")
 
     async def _call(self, batch: list[Pending]) -> bytes:
-        from redis.exceptions import NoScriptError
+        from redis.exceptions import ConnectionError
 
-        client = self.redis.client
-        if client is not self._client or self._connection is None:  # first call, or after an error or a reconnect
-            self._client, self._connection = client, await client.connection_pool.get_connection()
-            # One deadline for the whole call below, rather than redis-py's per write and per read
-            # (a task each); restored when the connection goes back to the pool.
-            self._timeout, self._connection.socket_timeout = self._connection.socket_timeout, None
-        connection = self._connection
         parts = [b"EVALSHA", GCRA_SHA, b"%d" % len(batch), *(key.encode() for key, *_ in batch)]
         for _, interval, burst, _ in batch:
             parts += (repr(interval * 1e6).encode(), b"%d" % burst)
+        kept = self._connection is not None and self._client is self.redis.client
         try:
-            async with asyncio.timeout(self._timeout or DEFAULT_TIMEOUT_SECONDS):
-                await connection.send_packed_command(resp_command(parts), check_health=False)
-                try:
-                    reply: bytes = await connection.read_response()
-                except NoScriptError:  # Redis restarted, or its script cache was flushed: EVAL loads it again
-                    parts[:2] = [b"EVAL", GCRA_SCRIPT.encode()]
-                    await connection.send_packed_command(resp_command(parts), check_health=False)
-                    reply = await connection.read_response()
+            return await self._evaluate(parts)
+        except ConnectionError:
+            if not kept:
+                raise
+            # The kept connection had gone stale (Redis restarted, or closed it): once more on a new
+            # one. Should the lost call have run after all, its checks count twice, never less.
+            return await self._evaluate(parts)
+
+    async def _evaluate(self, parts: list[bytes]) -> bytes:
+        from redis.exceptions import NoScriptError
+
+        client = self.redis.client
+        if client is not self._client or self._connection is None:  # first call, after an error, or a new client
+            self._client, self._connection = client, await client.connection_pool.get_connection()
+        connection = self._connection
+        try:  # redis-py's socket timeout bounds the write and the read
+            await connection.send_packed_command(resp_command(parts), check_health=False)
+            try:
+                reply: bytes = await connection.read_response()
+            except NoScriptError:  # Redis restarted, or its script cache was flushed: EVAL loads it again
+                loading = resp_command([b"EVAL", GCRA_SCRIPT.encode(), *parts[2:]])
+                await connection.send_packed_command(loading, check_health=False)
+                reply = await connection.read_response()
         except BaseException:
             self._connection = None  # in an unknown state: back to the pool, closed
-            connection.socket_timeout = self._timeout
             await connection.disconnect()
             await client.connection_pool.release(connection)
             raise

@@ -129,7 +129,10 @@ def test_hello_operations_describe_their_inputs_and_outputs(document: dict[str, 
 
     one = document["paths"]["/api/v1/hello/greetings/{greeting_id}"]
     (parameter,) = one["get"]["parameters"]
-    assert parameter == {"name": "greeting_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    assert parameter == {
+        "name": "greeting_id", "in": "path", "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    }
     assert "content" not in one["delete"]["responses"]["204"]
     schemas = document["components"]["schemas"]
     assert set(schemas["GreetingIn"]["properties"]) == {"text", "language"}
@@ -140,16 +143,29 @@ def test_error_responses_follow_the_inputs(document: dict[str, Any]) -> None:
     def statuses(method: str, path: str) -> set[str]:
         return {s for s in document["paths"][path][method]["responses"] if s.startswith(("4", "5"))}
 
-    assert statuses("get", "/api/v1/hello/greeting") == {"406", "500"}
-    assert statuses("get", "/api/v1/hello/greetings") == {"406", "422", "500"}
-    assert statuses("post", "/api/v1/hello/greetings") == {"400", "406", "413", "415", "422", "500"}
-    assert statuses("get", "/api/v1/hello/greetings/{greeting_id}") == {"404", "406", "422", "500"}
+    # Every plugin route is rate limited (the default policy): 429, and no 503 (it fails open).
+    assert statuses("get", "/api/v1/hello/greeting") == {"406", "429", "500"}
+    assert statuses("get", "/api/v1/hello/greetings") == {"406", "422", "429", "500"}
+    assert statuses("post", "/api/v1/hello/greetings") == {"400", "406", "413", "415", "422", "429", "500"}
+    assert statuses("get", "/api/v1/hello/greetings/{greeting_id}") == {"404", "406", "422", "429", "500"}
+    assert {"Retry-After", "RateLimit", "RateLimit-Policy"} <= set(document["components"]["responses"]["TooManyRequests"]["headers"])
     problem = document["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "instance", "request_id"} <= set(problem["required"])
     assert document["components"]["schemas"]["FieldError"]["required"] == ["field", "reason", "type"]
     for name, response in document["components"]["responses"].items():
         assert response["content"] == {"application/problem+json": {"schema": PROBLEM_REF}}, name
     assert "Accept-Post" in document["components"]["responses"]["UnsupportedMediaType"]["headers"]
+
+
+def test_rate_limits_show_in_the_document_as_the_kernel_applies_them(kernel: Kernel) -> None:
+    routes = {mounted.operation_id: mounted for mounted in kernel.routes}
+    sensitive = generate(kernel.routes, rate_limited={"hello.salute": True})
+    salute = sensitive["paths"]["/api/v1/hello/greeting"]["get"]["responses"]
+    assert {"429", "503"} <= set(salute)
+    assert "503" not in sensitive["paths"]["/api/v1/hello/greetings"]["get"]["responses"]  # not limited here
+    assert "hello.salute" in routes
+    unlimited = build_document(hello_kernel(rate_limit_enabled=False))
+    assert "429" not in unlimited["paths"]["/api/v1/hello/greeting"]["get"]["responses"]
 
 
 async def test_the_server_serves_the_same_bytes_every_time(kernel: Kernel, client: httpx2.AsyncClient) -> None:

@@ -88,9 +88,19 @@ STANDARD_PROBLEMS: dict[int, tuple[str, str]] = {
     413: ("ContentTooLarge", "The body is larger than the server's limit (`max_body_bytes`)."),
     415: ("UnsupportedMediaType", "The body is not `application/json`; the `Accept-Post` header says what is."),
     422: ("UnprocessableContent", "An input is invalid; `errors` lists each one."),
+    429: ("TooManyRequests", "Over the route's rate limit; try again after `Retry-After` seconds."),
     500: ("InternalServerError", "An unexpected error. The body hides the cause; quote `request_id` when reporting it."),
+    503: ("ServiceUnavailable", "The rate-limit store is unreachable and this route's policy fails closed."),
 }
-PROBLEM_HEADERS: dict[int, dict[str, str]] = {415: {"Accept-Post": "The media types a body may have: `application/json`."}}
+PROBLEM_HEADERS: dict[int, dict[str, str]] = {
+    415: {"Accept-Post": "The media types a body may have: `application/json`."},
+    429: {
+        "Retry-After": "Whole seconds until one more request is allowed.",
+        "RateLimit-Policy": "The route's policy (draft-ietf-httpapi-ratelimit-headers): `\"name\";q=<limit>;w=<seconds>`.",
+        "RateLimit": "What is left of it: `\"name\";r=<remaining>;t=<seconds until full>`.",
+    },
+    503: {"Retry-After": "Seconds to wait before trying again."},
+}
 
 
 # --- the kernel's own routes ---------------------------------------------------------------
@@ -199,15 +209,23 @@ def openapi_endpoint(kernel: Kernel):  # type: ignore[no-untyped-def]
 def build_document(kernel: Kernel, kernel_operations: Sequence[KernelOperation] = KERNEL_OPERATIONS) -> dict[str, Any]:
     served = [op for op in kernel_operations if op.when(kernel)]
     descriptions = {info.name: info.description for info in kernel.plugins}
-    return generate(kernel.routes, served, descriptions)
+    limits = {}
+    for mounted in kernel.routes:
+        limit = kernel.rate_limiter.for_route(mounted)
+        if limit is not None:
+            limits[mounted.operation_id] = limit.policy.sensitive
+    return generate(kernel.routes, served, descriptions, limits)
 
 
 def generate(
     routes: Sequence[MountedRoute],
     kernel_operations: Sequence[KernelOperation] = (),
     plugin_descriptions: Mapping[str, str] | None = None,
+    rate_limited: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
-    """The document for these operations; ``plugin_descriptions`` describe the plugins' tags."""
+    """The document for these operations; ``plugin_descriptions`` describe the plugins' tags;
+    ``rate_limited`` maps the operation ids that are rate limited to whether their policy
+    fails closed (503 when the store is unreachable)."""
     schemas = _Schemas([*_schema_inputs(routes), *_kernel_schema_inputs(kernel_operations)])
     paths: dict[str, dict[str, Any]] = {}
     owners: dict[str, str] = {}  # operationId -> "METHOD path"
@@ -228,7 +246,7 @@ def generate(
     for op in kernel_operations:
         add(op.method, op.path, _kernel_operation(op, schemas))
     for mounted in routes:
-        add(mounted.route.method, mounted.path, _plugin_operation(mounted, schemas))
+        add(mounted.route.method, mounted.path, _plugin_operation(mounted, schemas, (rate_limited or {}).get(mounted.operation_id)))
 
     descriptions = plugin_descriptions or {}
     document: dict[str, Any] = {
@@ -265,7 +283,7 @@ def _kernel_operation(op: KernelOperation, schemas: _Schemas) -> dict[str, Any]:
     return operation
 
 
-def _plugin_operation(mounted: MountedRoute, schemas: _Schemas) -> dict[str, Any]:
+def _plugin_operation(mounted: MountedRoute, schemas: _Schemas, sensitive_limit: bool | None = None) -> dict[str, Any]:
     route = mounted.route
     tags = [mounted.plugin.name, *(tag for tag in route.tags if tag != mounted.plugin.name)]
     operation: dict[str, Any] = {"operationId": mounted.operation_id, "tags": list(dict.fromkeys(tags))}
@@ -296,6 +314,8 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas) -> dict[str, Any
         standard += [400, 413, 415]
     if _PARAMETER.search(mounted.path):
         standard.append(404)
+    if sensitive_limit is not None:  # rate limited: 429, and 503 when the policy fails closed
+        standard += [429, 503] if sensitive_limit else [429]
     for status in sorted(standard):
         responses.setdefault(str(status), _problem_ref(status))
     operation["responses"] = dict(sorted(responses.items()))

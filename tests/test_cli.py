@@ -304,3 +304,9 @@ def test_serve_refuses_pending_migrations(project: Project, keep_logging: None) 
         f"hello:{HELLO_MIGRATIONS[1][0]}); "
         "run 'coderic migrate' or start with 'coderic serve --migrate'"
     )
+
+
+def test_serve_refuses_several_workers_without_redis(project: Project, keep_logging: None) -> None:
+    project.configure([])
+    message = project.fails_to_start("serve", "--workers", "2", "--port", "0")
+    assert message.startswith("--workers 2 needs redis_url:")

@@ -27,6 +27,11 @@ APP_FACTORY = "coderic_kernel.web.app:create_app"
 def serve(state: CliState, host: str, port: int, workers: int, reload: bool, migrate: bool) -> None:
     """Serve the combined API of the kernel and every enabled plugin."""
     kernel = state.kernel()  # every plugin check happens before a port is bound
+    if workers > 1 and kernel.config.kernel.redis_url is None:
+        raise StartupError(
+            f"--workers {workers} needs redis_url: without Redis the cache, rate limits, events and jobs "
+            "live in one process; run one worker, or set redis_url and run 'coderic worker' for the jobs"
+        )
     prepare_process(kernel.config.kernel)
     asyncio.run(_prepare(kernel, migrate))
     common = {

@@ -16,9 +16,15 @@ HELLO_MIGRATIONS = [
     ("2026-11-28T01:41:10:351619", "Create the greeting table"),
     ("2026-11-28T01:41:25:030969", "Add the author column"),
 ]
-KERNEL_MIGRATION = ("2026-11-28T01:53:24:988303", "Create the job outbox")
+KERNEL_MIGRATIONS = [
+    ("2026-11-28T01:53:24:988303", "Create the job outbox"),
+    ("2026-11-28T02:22:25:329399", "Create the email service's tables: messages, their events, address preferences, "
+                                   "newsletter subscriptions, suppressions and newsletter issues"),
+]
 #: Every migration in the order ``coderic migrate`` lists them: the kernel's first.
-MIGRATIONS = [("kernel", *KERNEL_MIGRATION), *(("hello", *m) for m in HELLO_MIGRATIONS)]
+MIGRATIONS = [*(("kernel", *m) for m in KERNEL_MIGRATIONS), *(("hello", *m) for m in HELLO_MIGRATIONS)]
+K = len(KERNEL_MIGRATIONS)  # indexes of hello's migrations in MIGRATIONS start here
+ALL = range(len(MIGRATIONS))
 #: A PostgreSQL server that refuses at once: booting never waits, nothing is ever reached.
 POSTGRES_URL = "postgresql://admin:s3cret@127.0.0.1:1/app"
 DOCTOR_LINE = re.compile(r"^(ok   |FAIL ) [a-z_]+: \S.*$")
@@ -141,9 +147,9 @@ def test_doctor_reports_pending_migrations_then_passes_once_migrated(project: Pr
     assert all(DOCTOR_LINE.match(line) for line in before.lines), before.out
     assert before.lines == [
         "ok    configuration: plugins.toml",
-        "ok    plugins: kernel, hello",
+        "ok    plugins: kernel, email, hello",
         "ok    database: reachable",
-        "FAIL  migrations: 3 pending; run 'coderic migrate'",
+        f"FAIL  migrations: {len(MIGRATIONS)} pending; run 'coderic migrate'",
     ]
     assert project.run("migrate").code == 0
     after = project.run("doctor")
@@ -176,7 +182,7 @@ def test_doctor_fails_when_the_database_is_unreachable(project: Project) -> None
     project.configure(database_url=f"sqlite:///{project.root / 'blocker' / 'coderic.db'}")
     result = project.run("doctor")
     assert result.code == 1, result
-    assert result.lines[:2] == ["ok    configuration: plugins.toml", "ok    plugins: kernel"]
+    assert result.lines[:2] == ["ok    configuration: plugins.toml", "ok    plugins: kernel, email"]
     assert result.lines[2].startswith("FAIL  database: ")
     assert all(DOCTOR_LINE.match(line) for line in result.lines), result.out
 
@@ -187,9 +193,9 @@ def test_doctor_fails_when_the_database_is_unreachable(project: Project) -> None
 def test_migrate_check_fails_while_migrations_are_pending(project: Project) -> None:
     project.configure(["hello"])
     pending = project.run("migrate", "--check")
-    assert (pending.code, pending.lines) == (1, [*migration_lines("pending", 0, 1, 2), "3 migration(s) pending"])
+    assert (pending.code, pending.lines) == (1, [*migration_lines("pending", *ALL), f"{len(ALL)} migration(s) pending"])
     applied = project.run("migrate")
-    assert (applied.code, applied.lines) == (0, [*migration_lines("applied", 0, 1, 2), "Applied 3 migration(s)."])
+    assert (applied.code, applied.lines) == (0, [*migration_lines("applied", *ALL), f"Applied {len(ALL)} migration(s)."])
     done = project.run("migrate", "--check")
     assert (done.code, done.lines) == (0, ["No migrations pending."])
     again = project.run("migrate")
@@ -198,21 +204,21 @@ def test_migrate_check_fails_while_migrations_are_pending(project: Project) -> N
 
 def test_migrate_list_shows_each_migration_and_whether_it_is_applied(project: Project) -> None:
     project.configure(["hello"])
-    assert project.run("migrate", "--list").lines == migration_lines("pending", 0, 1, 2)
+    assert project.run("migrate", "--list").lines == migration_lines("pending", *ALL)
     project.run("migrate")
     listed = project.run("migrate", "--list")
-    assert (listed.code, listed.lines) == (0, migration_lines("applied", 0, 1, 2))
+    assert (listed.code, listed.lines) == (0, migration_lines("applied", *ALL))
 
 
 def test_migrate_backwards_reverses_the_newest_then_all(project: Project) -> None:
     project.configure(["hello"])
     project.run("migrate")
     newest = project.run("migrate", "hello", "--backwards", "1")
-    assert (newest.code, newest.lines) == (0, [*migration_lines("reversed", 2), "Reversed 1 migration(s) of hello."])
-    assert project.run("migrate", "--list").lines == [*migration_lines("applied", 0, 1), *migration_lines("pending", 2)]
+    assert (newest.code, newest.lines) == (0, [*migration_lines("reversed", K + 1), "Reversed 1 migration(s) of hello."])
+    assert project.run("migrate", "--list").lines == [*migration_lines("applied", *ALL[:-1]), *migration_lines("pending", K + 1)]
     project.run("migrate")
     every = project.run("migrate", "hello", "--backwards", "all")
-    assert (every.code, every.lines) == (0, [*migration_lines("reversed", 2, 1), "Reversed 2 migration(s) of hello."])
+    assert (every.code, every.lines) == (0, [*migration_lines("reversed", K + 1, K), "Reversed 2 migration(s) of hello."])
     assert project.run("migrate", "--check").code == 1
 
 
@@ -300,7 +306,8 @@ def keep_logging() -> Iterator[None]:
 def test_serve_refuses_pending_migrations(project: Project, keep_logging: None) -> None:
     project.configure(["hello"])
     assert project.fails_to_start("serve", "--port", "0") == (
-        f"3 migration(s) pending (kernel:{KERNEL_MIGRATION[0]}, hello:{HELLO_MIGRATIONS[0][0]}, "
+        f"{len(MIGRATIONS)} migration(s) pending ({', '.join(f'kernel:{m[0]}' for m in KERNEL_MIGRATIONS)}, "
+        f"hello:{HELLO_MIGRATIONS[0][0]}, "
         f"hello:{HELLO_MIGRATIONS[1][0]}); "
         "run 'coderic migrate' or start with 'coderic serve --migrate'"
     )

@@ -4,10 +4,11 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from .email.tables import TABLES as EMAIL_TABLES
 from .jobs.tables import OutboxEntry
 
 APP_CONFIG = AppConfig(
     app_name="kernel",
     migrations_folder_path=str(Path(__file__).parent / "migrations"),
-    table_classes=[OutboxEntry],
+    table_classes=[OutboxEntry, *EMAIL_TABLES],
 )

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._markers import ENTRY_POINT_GROUP, hookimpl
 from .cache import Cache
+from .email import DigestItem, DigestSource, EmailTemplate, Mailer, Recipient
 from .events import Event, EventBus, EventHandler
 from .jobs import CronJob, Job, JobContext, JobHandler, Jobs
 from .problems import Conflict, FieldError, Forbidden, NotFound, Problem
@@ -29,6 +30,9 @@ __all__ = [
     "Conflict",
     "CronJob",
     "Database",
+    "DigestItem",
+    "DigestSource",
+    "EmailTemplate",
     "Endpoint",
     "Event",
     "EventBus",
@@ -41,6 +45,7 @@ __all__ = [
     "JobHandler",
     "Jobs",
     "Kernel",
+    "Mailer",
     "NotFound",
     "PluginContext",
     "PluginInfo",
@@ -49,6 +54,7 @@ __all__ = [
     "RateLimitDecision",
     "RateLimitPolicy",
     "RateLimits",
+    "Recipient",
     "RequestContext",
     "Route",
     "Schema",

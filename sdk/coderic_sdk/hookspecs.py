@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._markers import hookspec
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from piccolo.conf.apps import AppConfig
     from starlette.middleware import Middleware
 
+    from .email import DigestSource, EmailTemplate
     from .events import EventHandler
     from .jobs import CronJob, Job
     from .ratelimit import RateLimitPolicy
@@ -110,6 +112,27 @@ def register_event_handlers(plugin: PluginContext) -> Iterable[EventHandler]:
 
     Durable handlers run once per event through the outbox; broadcast handlers run in every
     process. Handlers are named ``<plugin>.<name>`` (the function name by default).
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Email: templates and digest sections (see docs/email.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_email_templates(plugin: PluginContext) -> Iterable[EmailTemplate | Path]:
+    """Return the plugin's email templates: ``EmailTemplate`` entries, or folders in which
+    every ``<language>/<name>.subject.txt`` is a (transactional) template.
+
+    Each is named ``<plugin>.<name>``; results of all plugins are merged, a name used twice stops boot.
+    """
+
+
+@hookspec
+def register_digest_sources(plugin: PluginContext) -> Iterable[DigestSource]:
+    """Return sections of the weekly digest: each ``collect(recipient, since)`` is awaited per
+    recipient and returns what is new. Recipients with nothing new in any section get no digest.
     """
 
 

@@ -58,6 +58,9 @@ class Route:
     routes without one share the ``default`` policy.
     ``deprecated`` is the date the route was deprecated and ``sunset`` the date it goes away;
     responses then carry ``Deprecation`` (RFC 9745) and ``Sunset`` (RFC 8594) headers.
+    ``media_type`` is what a successful answer carries: JSON unless the handler returns a
+    Starlette ``Response`` of another type (an image, a page), or ``None`` for no body (a
+    redirect). Only JSON routes refuse, with 406, a request whose ``Accept`` excludes JSON.
     """
 
     method: str
@@ -78,6 +81,7 @@ class Route:
     prefix: str | None = None
     deprecated: date | None = None
     sunset: date | None = None
+    media_type: str | None = "application/json"
 
     def __post_init__(self) -> None:
         method = self.method.upper()

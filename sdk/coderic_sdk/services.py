@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from piccolo.engine.base import Engine
 
     from .cache import Cache
+    from .email import Mailer
     from .events import EventBus
     from .jobs import Jobs
     from .ratelimit import RateLimits
@@ -92,3 +93,8 @@ class PluginContext(Protocol):
 
     @property
     def rate_limits(self) -> RateLimits: ...
+
+    @property
+    def email(self) -> Mailer:
+        """Sends this plugin's templates (and any other) through the outbox."""
+        ...

@@ -9,6 +9,7 @@ import click
 from ..errors import PluginError, StartupError
 from .config_cmd import config
 from .doctor import doctor
+from .email_cmd import email
 from .migrate import migrate
 from .openapi_cmd import openapi
 from .plugins_cmd import plugins
@@ -17,7 +18,7 @@ from .state import CliState
 from .worker import jobs, worker
 
 KERNEL_COMMANDS: dict[str, click.Command] = {
-    c.name or "": c for c in (serve, worker, migrate, jobs, plugins, config, doctor, openapi)
+    c.name or "": c for c in (serve, worker, migrate, jobs, plugins, config, doctor, openapi, email)
 }
 
 

@@ -86,6 +86,31 @@ def _comma_list(value: object) -> object:
 
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 
+#: Languages the kernel's email templates (and later its other texts) exist in.
+LANGUAGES = ("es", "en")
+EMAIL_URL_FORMS = "file://./var/mail, smtp://user:password@host:587, smtps://user:password@host:465 or ses://eu-west-1"
+
+
+def _email_url(value: object) -> object:
+    if not isinstance(value, str) or value.split("://", 1)[0] not in {"file", "smtp", "smtps", "ses"} or "://" not in value:
+        raise ValueError("an email URL starts with file://, smtp://, smtps:// or ses://")
+    if value.startswith(("smtp://", "smtps://")) and not urlsplit(value).hostname:
+        raise ValueError("an SMTP URL needs a host")
+    return value
+
+
+def _public_url(value: object) -> object:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("the public URL is scheme://host[:port][/path], without query or fragment")
+    return value.rstrip("/")  # type: ignore[union-attr]
+
+
+def _one_line(value: object) -> object:
+    if isinstance(value, str) and ("\r" in value or "\n" in value):
+        raise ValueError("must be one line")
+    return value
+
 
 class KernelSettings(BaseModel):
     """The ``[kernel]`` table of ``plugins.toml``; each key also reads ``CODERIC_<KEY>``."""
@@ -130,6 +155,27 @@ class KernelSettings(BaseModel):
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(None, description="When set, /metrics requires 'Authorization: Bearer <token>'.")
     sentry_dsn: SecretStr | None = Field(None, description="Send unhandled errors to Sentry (needs coderic-kernel[sentry]).")
+    public_url: Annotated[str, BeforeValidator(_public_url)] = Field(
+        "http://localhost:8000", description="Base URL of the platform as users reach it; every link in an email starts with it."
+    )
+    secret_key: SecretStr | None = Field(
+        None, min_length=32,
+        description="Key that signs links (email tracking, unsubscribe); required in production, generated per process otherwise.",
+    )
+    default_language: Literal["es", "en"] = Field("en", description="Language of email for addresses whose own is unknown.")
+    email_url: Annotated[str, BeforeValidator(_email_url)] = Field(
+        "file://./var/mail", description=f"Where email goes: {EMAIL_URL_FORMS}."
+    )
+    email_from: Annotated[str, BeforeValidator(_one_line)] = Field(
+        "Coderic <no-reply@localhost>", description="The From address of every email ('Name <address>')."
+    )
+    email_templates_dir: Path | None = Field(
+        None, description="Folder whose <plugin>/<language>/<template>.* files override the templates of the same name."
+    )
+    email_tracking: bool = Field(True, description="Track opens and clicks of non-essential email (users can still opt out).")
+    email_sns_topics: CommaList = Field(
+        default_factory=list, description="SNS topic ARNs whose SES bounce and complaint notifications are accepted."
+    )
 
     @field_validator("cors_origins")
     @classmethod
@@ -141,6 +187,15 @@ class KernelSettings(BaseModel):
             if origin == "null" or parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"} or parts.query:
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]; 'null' is never allowed)")
         return [origin.rstrip("/") for origin in origins]
+
+    @model_validator(mode="after")
+    def _secret_key_in_production(self) -> KernelSettings:
+        if self.environment == "production" and self.secret_key is None:
+            raise ValueError(
+                "secret_key is required in production: set CODERIC_SECRET_KEY to a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _credentials_need_explicit_origins(self) -> KernelSettings:
@@ -158,6 +213,8 @@ class KernelSettings(BaseModel):
         """What values a key takes, for error messages."""
         if key == "database_url":
             return DATABASE_URL_FORMS
+        if key == "email_url":
+            return EMAIL_URL_FORMS
         field = cls.model_fields.get(key)
         if field is None:
             return f"one of the known keys: {', '.join(cls.model_fields)}"

@@ -27,4 +27,5 @@ class BuiltinPlugin:
 
 BUILTINS: tuple[BuiltinPlugin, ...] = (
     BuiltinPlugin("kernel", "coderic_kernel.builtins.core", "Kernel core: database health, plugin listing."),
+    BuiltinPlugin("email", "coderic_kernel.builtins.email", "Email: templates, sending through the outbox, tracking, digests, newsletter."),
 )

@@ -10,6 +10,7 @@ from coderic_sdk import PluginInfo, PluginSettings
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
+    from ..email.service import PluginMailer
     from ..services.cache import PluginCache
     from ..services.events import PluginEvents
     from ..services.jobs import PluginJobs
@@ -54,6 +55,12 @@ class PluginContextImpl:
 
             self._cache = PluginCache(self.kernel.cache_store, self.name)
         return self._cache
+
+    @property
+    def email(self) -> PluginMailer:
+        from ..email.service import PluginMailer, service_for
+
+        return PluginMailer(service_for(self.kernel), self.name)
 
     @property
     def rate_limits(self) -> PluginRateLimits:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import inspect
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import click
 import pluggy
-from coderic_sdk import CronJob, EventHandler, HealthCheck, Job, PluginContext, PluginSettings, Route
+from coderic_sdk import (
+    CronJob, DigestSource, EmailTemplate, EventHandler, HealthCheck, Job, PluginContext, PluginSettings, Route,
+)
 from coderic_sdk.ratelimit import RateLimitPolicy
 from piccolo.conf.apps import AppConfig
 from starlette.middleware import Middleware
@@ -64,6 +67,12 @@ class PluginHooks:
 
     def event_handlers(self, plugin: PluginContext) -> list[EventHandler]:
         return self._items("register_event_handlers", plugin, "register", EventHandler)
+
+    def email_templates(self, plugin: PluginContext) -> list[EmailTemplate | Path]:
+        return self._items("register_email_templates", plugin, "register", (EmailTemplate, Path))  # type: ignore[arg-type]
+
+    def digest_sources(self, plugin: PluginContext) -> list[DigestSource]:
+        return self._items("register_digest_sources", plugin, "register", DigestSource)
 
     def rate_limits(self, plugin: PluginContext) -> list[RateLimitPolicy]:
         return self._items("register_rate_limits", plugin, "routes", RateLimitPolicy)

@@ -301,13 +301,13 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas, sensitive_limit:
     success = (
         Answer(_phrase(route.status_code), media_type=None, headers=lifecycle)
         if route.status_code == 204
-        else Answer(_phrase(route.status_code), route.response, headers=lifecycle)
+        else Answer(_phrase(route.status_code), route.response, route.media_type, headers=lifecycle)
     )
     responses = {str(route.status_code): schemas.answer(route.status_code, success)}
     for status, declared in route.responses.items():
         if status != route.status_code:  # ``response`` describes the success body
             responses[str(status)] = schemas.answer(status, _declared_answer(status, declared))
-    standard = [406, 500]
+    standard = [406, 500] if route.media_type == JSON else [500]
     if route.body is not None or route.query is not None or route.path_params is not None:
         standard.append(422)
     if route.body is not None:

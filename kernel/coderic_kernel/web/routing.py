@@ -78,7 +78,7 @@ class RouteHandler:
 
     async def _handle(self, request: Request) -> Response:
         route = self.route
-        if not accepts_json(request.headers.get("accept")):
+        if route.media_type in JSON_TYPES and not accepts_json(request.headers.get("accept")):
             raise Problem(406, "This API answers in application/json; the Accept header excludes it.")
         path = _validate(route.path_params, dict(request.path_params), "path") if route.path_params else request.path_params
         query = _validate(route.query, self._query_values(request), "query") if route.query else None

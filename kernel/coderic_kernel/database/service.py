@@ -17,6 +17,9 @@ from ..config import DatabaseURL
 from . import binding
 
 
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
 class DatabaseService:
     def __init__(self, url: DatabaseURL, *, pool_min: int = 1, pool_max: int = 10) -> None:
         self.url = url
@@ -51,9 +54,16 @@ class DatabaseService:
         await self.ping()
 
     async def close(self) -> None:
+        """Close the pool; connections still held after ``CLOSE_TIMEOUT_SECONDS`` (a task
+        cancelled mid-query, say) are terminated rather than waited for forever."""
         if self._pooled:
-            await self._engine.close_connection_pool()
             self._pooled = False
+            pool = getattr(self._engine, "pool", None)
+            try:
+                await asyncio.wait_for(self._engine.close_connection_pool(), CLOSE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                if pool is not None:
+                    pool.terminate()
 
     def transaction(self) -> AbstractAsyncContextManager[Any]:
         return self._engine.transaction()  # type: ignore[no-any-return]

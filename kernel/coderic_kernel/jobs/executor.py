@@ -45,8 +45,8 @@ class JobExecutor:
             return "skipped"  # done already, dead, or another worker holds it
         job = self.registry.jobs.get(entry.job)
         if job is None:
-            await self.outbox.fail(entry.id, f"no enabled plugin provides job {entry.job!r}", None)
             self.metrics.observe_job(entry.job, "dead", 0.0)
+            await self.outbox.fail(entry.id, f"no enabled plugin provides job {entry.job!r}", None)
             return "dead"
         started = time.perf_counter()
         try:
@@ -56,15 +56,16 @@ class JobExecutor:
             elapsed = time.perf_counter() - started
             error = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
             if entry.attempts >= entry.max_attempts:
+                self.metrics.observe_job(entry.job, "dead", elapsed)
                 await self.outbox.fail(entry.id, error, None)
                 logger.error("job %s (%s) failed for good after %d attempts: %s", entry.job, entry.id, entry.attempts, error)
-                self.metrics.observe_job(entry.job, "dead", elapsed)
                 return "dead"
             delay = min(job.backoff * 2 ** (entry.attempts - 1), MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
+            self.metrics.observe_job(entry.job, "retry", elapsed)
             await self.outbox.fail(entry.id, error, delay)
             logger.warning("job %s (%s) attempt %d failed, retry in %.1fs: %s", entry.job, entry.id, entry.attempts, delay, error)
-            self.metrics.observe_job(entry.job, "retry", elapsed)
             return "retry"
-        await self.outbox.succeed(entry.id)
+        # Counted before the row says done, so whoever sees "done" also sees the count.
         self.metrics.observe_job(entry.job, "done", time.perf_counter() - started)
+        await self.outbox.succeed(entry.id)
         return "done"

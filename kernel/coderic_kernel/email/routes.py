@@ -121,13 +121,13 @@ async def handle_sns(verifier: SnsVerifier, raw: bytes) -> Response:
         if not isinstance(message, dict):
             raise ValueError("not an object")
         await verifier.verify(message)
+        if message["Type"] == "SubscriptionConfirmation":
+            await verifier.confirm(message)
+            logger.info("confirmed the SNS subscription to %s", message["TopicArn"])
     except (ValueError, NotGenuine) as exc:
         logger.warning("SNS message refused: %s", exc)
         raise refused from None
-    if message["Type"] == "SubscriptionConfirmation":
-        await verifier.confirm(message)
-        logger.info("confirmed the SNS subscription to %s", message["TopicArn"])
-    elif message["Type"] == "Notification":
+    if message["Type"] == "Notification":
         await apply_notification(message["Message"])
     return Response(status_code=204)
 

@@ -59,14 +59,20 @@ class EmailService:
         ]
 
     def _collect_templates(self) -> list[Registered]:
+        """Each plugin's templates; an ``EmailTemplate`` refines one found in a folder it also returned."""
         registered: dict[str, Registered] = {}
         for plugin in self.kernel.contexts.values():
-            for item in self.kernel.hooks.email_templates(plugin):
-                for template in discover(item) if not isinstance(item, EmailTemplate) else [item]:
-                    full = f"{plugin.name}.{template.name}"
-                    if full in registered:
-                        raise PluginError(plugin.name, "register", f"email template {full!r} is registered twice")
-                    registered[full] = Registered(full, plugin.name, template)
+            items = self.kernel.hooks.email_templates(plugin)
+            found = {t.name: t for item in items if not isinstance(item, EmailTemplate) for t in discover(item)}
+            explicit: dict[str, EmailTemplate] = {}
+            for item in items:
+                if isinstance(item, EmailTemplate):
+                    if item.name in explicit:
+                        raise PluginError(plugin.name, "register", f"email template {plugin.name}.{item.name} is registered twice")
+                    explicit[item.name] = item
+            for template in {**found, **explicit}.values():
+                full = f"{plugin.name}.{template.name}"
+                registered[full] = Registered(full, plugin.name, template)
         return list(registered.values())
 
     # links ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
 from ..config import DatabaseURL
@@ -18,6 +18,7 @@ from . import binding
 
 
 CLOSE_TIMEOUT_SECONDS = 10.0
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 class DatabaseService:
@@ -39,7 +40,8 @@ class DatabaseService:
     def _create_engine(self) -> Engine:
         if self.url.dialect == "sqlite":
             assert self.url.path is not None
-            return SQLiteEngine(path=str(self.url.path))
+            # Writers wait their turn up to 30 s instead of sqlite3's 5 s before "database is locked".
+            return SQLiteEngine(path=str(self.url.path), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
         return _DeferredPostgresEngine(config={"dsn": self.url.url}, extensions=(), log_queries=False)
 
     async def open(self, tables: Iterable[type[Table]]) -> None:
@@ -66,6 +68,14 @@ class DatabaseService:
                     pool.terminate()
 
     def transaction(self) -> AbstractAsyncContextManager[Any]:
+        """A transaction; nested calls join the outer one.
+
+        On SQLite it takes the write lock when it begins (BEGIN IMMEDIATE): a deferred
+        transaction that reads and then writes can fail with "database is locked" when
+        another connection wrote in between, where an immediate one simply waits its turn.
+        """
+        if self.url.dialect == "sqlite":
+            return self._engine.transaction(transaction_type=TransactionType.immediate)  # type: ignore[call-arg,no-any-return]
         return self._engine.transaction()  # type: ignore[no-any-return]
 
     async def ping(self) -> None:

@@ -90,29 +90,35 @@ def access_line(fmt: Literal["json", "text"], created: float, message: str, fiel
     """One access-log line, assembled directly: written once per request, it must be cheap.
 
     ``fields`` are the kernel's own (method, route, path, status, duration_ms, plugin,
-    request_id, optional query and user_id); the path is user input and is escaped.
+    request_id, optional query and user_id). The caller has already scrubbed the path (user
+    input) and the query; JSON escaping or control-character escaping keeps each one line.
     """
     stamp = _format_time(created)
     if fmt == "text":
         rest = " ".join(
-            f"{key}={escape_controls(redact(value)) if key in ('path', 'query') else value}" for key, value in fields.items()
+            f"{key}={escape_controls(value) if key in ('path', 'query') else value}" for key, value in fields.items()
         )
-        return f"{stamp} INFO    {ACCESS_LOGGER} {escape_controls(redact(message))} {rest}"
-    parts = [f'{{"time":"{stamp}","level":"INFO","logger":"{ACCESS_LOGGER}","message":{_json_string(redact(message))}']
-    for key, value in fields.items():
-        if isinstance(value, str):
-            parts.append(f'"{key}":{_json_string(redact(value) if key == "path" else value)}')
-        elif isinstance(value, (int, float)):
-            parts.append(f'"{key}":{value!r}')
-        else:
-            parts.append(f'"{key}":{json.dumps(value, default=str)}')
-    return ",".join(parts) + "}"
+        return f"{stamp} INFO    {ACCESS_LOGGER} {escape_controls(message)} {rest}"
+    # The fields every access record has, in one f-string; then the optional ones.
+    line = (
+        f'{{"time":"{stamp}","level":"INFO","logger":"{ACCESS_LOGGER}","message":{_json_string(message)},'
+        f'"request_id":{_json_string(fields["request_id"])},"method":{_json_string(fields["method"])},'
+        f'"route":{_json_string(fields["route"])},"path":{_json_string(fields["path"])},'
+        f'"status":{int(fields["status"])},"duration_ms":{float(fields["duration_ms"])!r},'
+        f'"plugin":{_json_string(fields["plugin"])}'
+    )
+    if "query" in fields:
+        line += f',"query":{_json_string(fields["query"])}'
+    if "user_id" in fields:
+        line += f',"user_id":{json.dumps(fields["user_id"], default=str)}'
+    return line + "}"
 
 
 def fast_access_sink() -> BufferedStreamHandler | None:
     """The handler access lines go to directly when the kernel configured logging itself
     (and nobody has replaced its handler since)."""
-    if _access_sink is not None and logging.root.handlers == [_access_sink]:
+    handlers = logging.root.handlers
+    if len(handlers) == 1 and handlers[0] is _access_sink:
         return _access_sink
     return None
 

@@ -2,7 +2,8 @@
 
 Starlette's own lifespan handling reports a failed start-up with a full traceback; the
 kernel's start-up errors are meant to be one line (``plugin 'x' failed at start: ...``), so
-this middleware sends exactly that line to the server and keeps the error for the CLI.
+``run_lifespan`` sends exactly that line to the server and keeps the error for the CLI.
+The request pipeline calls it for lifespan scopes (one ASGI layer fewer per request).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Send
 
 from ...errors import StartupError, describe
 
@@ -22,39 +23,32 @@ if TYPE_CHECKING:
 logger = logging.getLogger("coderic.kernel")
 
 
-class KernelLifespanMiddleware:
-    def __init__(self, app: ASGIApp, kernel: Kernel) -> None:
-        self.app = app
-        self.kernel = kernel
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        await receive()  # lifespan.startup
-        stack = AsyncExitStack()
-        try:
-            await stack.enter_async_context(self.kernel.started(background=True))
-        except StartupError as exc:
-            self.kernel.startup_error = exc
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
-            return
-        except Exception as exc:
-            logger.exception("the kernel failed to start")
-            self.kernel.startup_error = StartupError(f"the kernel failed to start: {describe(exc)}")
-            await send({"type": "lifespan.startup.failed", "message": str(self.kernel.startup_error)})
-            return
-        # Everything loaded so far (modules, plugins, schemas) lives as long as the process:
-        # moving it out of the collector's sight keeps each collection as cheap as in a
-        # small app, instead of re-scanning a large heap many times a second under load.
-        gc.collect()
-        gc.freeze()
-        await send({"type": "lifespan.startup.complete"})
-        await receive()  # lifespan.shutdown
-        try:
-            await stack.aclose()
-        except Exception as exc:
-            logger.exception("the kernel failed to stop cleanly")
-            await send({"type": "lifespan.shutdown.failed", "message": describe(exc)})
-            return
-        await send({"type": "lifespan.shutdown.complete"})
+async def run_lifespan(kernel: Kernel, receive: Receive, send: Send) -> None:
+    """Answer the server's lifespan messages: start the kernel, and stop it at shutdown."""
+    await receive()  # lifespan.startup
+    stack = AsyncExitStack()
+    try:
+        await stack.enter_async_context(kernel.started(background=True))
+    except StartupError as exc:
+        kernel.startup_error = exc
+        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+        return
+    except Exception as exc:
+        logger.exception("the kernel failed to start")
+        kernel.startup_error = StartupError(f"the kernel failed to start: {describe(exc)}")
+        await send({"type": "lifespan.startup.failed", "message": str(kernel.startup_error)})
+        return
+    # Everything loaded so far (modules, plugins, schemas) lives as long as the process:
+    # moving it out of the collector's sight keeps each collection as cheap as in a
+    # small app, instead of re-scanning a large heap many times a second under load.
+    gc.collect()
+    gc.freeze()
+    await send({"type": "lifespan.startup.complete"})
+    await receive()  # lifespan.shutdown
+    try:
+        await stack.aclose()
+    except Exception as exc:
+        logger.exception("the kernel failed to stop cleanly")
+        await send({"type": "lifespan.shutdown.failed", "message": describe(exc)})
+        return
+    await send({"type": "lifespan.shutdown.complete"})

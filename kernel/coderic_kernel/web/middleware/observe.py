@@ -39,11 +39,12 @@ class RequestObserver:
 
 def _log(scope: Scope, template: str, plugin: str, status: int, elapsed: float) -> None:
     state = scope.get("state", {})
+    path = logs.redact(scope["path"])  # user input: scrubbed once, for the path and the message
     fields = {
         "request_id": state.get("request_id", ""),
         "method": scope["method"],
         "route": template,
-        "path": scope["path"],
+        "path": path,
         "status": status,
         "duration_ms": round(elapsed * 1000, 3),
         "plugin": plugin,
@@ -54,7 +55,7 @@ def _log(scope: Scope, template: str, plugin: str, status: int, elapsed: float) 
     user_id = state.get("user_id")
     if user_id is not None:
         fields["user_id"] = user_id
-    message = f"{scope['method']} {scope['path']} {status}"
+    message = f"{scope['method']} {path} {status}"
     sink = logs.fast_access_sink()
     if sink is not None:  # the server process: the line goes straight to the log's buffer
         sink.write_line(logs.access_line(logs.access_format, time.time(), message, fields))

@@ -7,21 +7,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability.metrics import Metrics
 from .errors import error_response
+from .lifespan import run_lifespan
 from .observe import RequestObserver
 from .request_id import HEADER, RequestIds
 from .security_headers import SecurityHeaders, add_missing
 
+if TYPE_CHECKING:
+    from ...kernel import Kernel
+
 
 class RequestPipeline:
     def __init__(
-        self, app: ASGIApp, metrics: Metrics | None, owners: Mapping[str, str], hsts_max_age: int, catch_errors: bool
+        self,
+        app: ASGIApp,
+        metrics: Metrics | None,
+        owners: Mapping[str, str],
+        hsts_max_age: int,
+        catch_errors: bool,
+        lifespan_of: Kernel | None = None,
     ) -> None:
         self.app = app
+        self.lifespan_of = lifespan_of  # the kernel this server starts and stops, if any
         self.owners = owners
         self.catch_errors = catch_errors
         self.ids = RequestIds()
@@ -31,7 +43,9 @@ class RequestPipeline:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
-            if kind == "websocket":
+            if kind == "lifespan" and self.lifespan_of is not None:
+                await run_lifespan(self.lifespan_of, receive, send)
+            elif kind == "websocket":
                 _, token = self.ids.assign(scope)
                 try:
                     await self.app(scope, receive, send)

@@ -44,7 +44,15 @@ class SecurityHeaders:
         return self.api_https if https else self.api
 
 
+#: Every header the kernel may add; a response that sets one of these keeps its own.
+ADDED_NAMES = frozenset(
+    {b"x-content-type-options", b"referrer-policy", b"content-security-policy", b"strict-transport-security", b"x-request-id"}
+)
+
+
 def add_missing(headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` plus each of ``extra`` that the response did not set itself."""
-    present = {name.lower() for name, _ in headers}
+    present = [name.lower() for name, _ in headers if name.lower() in ADDED_NAMES]
+    if not present:  # the usual case: nothing to reconcile
+        return headers + extra
     return headers + [header for header in extra if header[0] not in present]

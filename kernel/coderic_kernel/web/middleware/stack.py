@@ -9,7 +9,6 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .errors import UnhandledErrorMiddleware
-from .lifespan import KernelLifespanMiddleware
 from .pipeline import RequestPipeline
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ CORS_EXPOSED_HEADERS = ["X-Request-ID", "Location", "Retry-After", "RateLimit", 
 def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[Middleware]:
     settings = kernel.config.kernel
     owners = {mounted.path: mounted.plugin.name for mounted in kernel.routes}
-    stack = [Middleware(KernelLifespanMiddleware, kernel=kernel)] if manage_lifespan else []
+    stack = []
     if settings.trusted_proxies:  # client address and scheme from X-Forwarded-* of these hosts only
         stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies))
     stack.append(
@@ -33,6 +32,7 @@ def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[M
             owners=owners,
             hsts_max_age=settings.hsts_max_age,
             catch_errors=not settings.cors_origins,
+            lifespan_of=kernel if manage_lifespan else None,
         )
     )
     if settings.cors_origins:

@@ -16,21 +16,15 @@ Informative: no target. Always exits 0.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import smtplib
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
-
-# This file is named like the standard library's ``email`` package: take its folder off the
-# import path before anything imports ``email`` (smtplib does).
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import smtplib  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the SMTP server the tests use
@@ -125,12 +119,12 @@ def _median_us(fn: Any, renders: int) -> float:
     return statistics.median(samples) * 1e6
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300, help="messages per throughput run")
     parser.add_argument("--renders", type=int, default=500, help="renders per template")
     parser.add_argument("--quick", action="store_true", help="100 messages, 100 renders")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.renders = 100, 100
     with tempfile.TemporaryDirectory() as folder:
@@ -142,10 +136,12 @@ def main() -> int:
     print(f"  ratio kernel / bare: {numbers['kernel_per_s'] / numbers['bare_per_s']:.2f}")
     print(f"\nrender time per template (median of {args.renders}, en; kernel: subject + text + HTML with layout)")
     print(f"  {'TEMPLATE':<24} {'KERNEL µs':>10} {'BARE µs':>10} {'RATIO':>7}")
+    renders = {}
     for name, kernel_us, bare_us in render_times(args.renders):
         print(f"  {name:<24} {kernel_us:>10.0f} {bare_us:>10.0f} {kernel_us / bare_us:>7.2f}")
-    return 0
+        renders[name] = {"kernel_us": kernel_us, "bare_us": bare_us}
+    return {**numbers, "renders": renders}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

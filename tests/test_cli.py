@@ -20,6 +20,8 @@ KERNEL_MIGRATIONS = [
     ("2026-11-28T01:53:24:988303", "Create the job outbox"),
     ("2026-11-28T02:22:25:329399", "Create the email service's tables: messages, their events, address preferences, "
                                    "newsletter subscriptions, suppressions and newsletter issues"),
+    ("2026-11-28T02:34:46:785023", "Add kernel_file: one record per stored file (owner, plugin, purpose, storage key, "
+                                   "detected type, size, checksum, visibility, status)."),
 ]
 #: Every migration in the order ``coderic migrate`` lists them: the kernel's first.
 MIGRATIONS = [*(("kernel", *m) for m in KERNEL_MIGRATIONS), *(("hello", *m) for m in HELLO_MIGRATIONS)]
@@ -147,7 +149,7 @@ def test_doctor_reports_pending_migrations_then_passes_once_migrated(project: Pr
     assert all(DOCTOR_LINE.match(line) for line in before.lines), before.out
     assert before.lines == [
         "ok    configuration: plugins.toml",
-        "ok    plugins: kernel, email, hello",
+        "ok    plugins: kernel, email, files, hello",
         "ok    database: reachable",
         f"FAIL  migrations: {len(MIGRATIONS)} pending; run 'coderic migrate'",
     ]
@@ -182,7 +184,7 @@ def test_doctor_fails_when_the_database_is_unreachable(project: Project) -> None
     project.configure(database_url=f"sqlite:///{project.root / 'blocker' / 'coderic.db'}")
     result = project.run("doctor")
     assert result.code == 1, result
-    assert result.lines[:2] == ["ok    configuration: plugins.toml", "ok    plugins: kernel, email"]
+    assert result.lines[:2] == ["ok    configuration: plugins.toml", "ok    plugins: kernel, email, files"]
     assert result.lines[2].startswith("FAIL  database: ")
     assert all(DOCTOR_LINE.match(line) for line in result.lines), result.out
 

@@ -22,7 +22,7 @@ async def test_the_marker_chooses_plugins_and_their_settings(
     settings = coderic_kernel.plugin("hello").settings
     assert settings.greeting == "hola"
     assert settings.max_greetings == 7
-    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "hello"]
+    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "files", "hello"]
 
 
 @pytest.mark.coderic(plugins=["hello"])
@@ -33,7 +33,7 @@ async def test_unset_settings_keep_their_defaults(coderic_kernel: Any) -> None:
 
 async def test_without_the_marker_only_the_builtins_run(coderic_kernel: Any, coderic_plugins: list[str]) -> None:
     assert coderic_plugins == []
-    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email"]
+    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "files"]
     assert (await coderic_kernel.client.get("/api/v1/hello/greeting")).status_code == 404
     assert (await coderic_kernel.client.get("/api/v1/plugins")).status_code == 200
 

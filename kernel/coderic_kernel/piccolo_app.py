@@ -6,9 +6,10 @@ from piccolo.conf.apps import AppConfig
 
 from .email.tables import TABLES as EMAIL_TABLES
 from .jobs.tables import OutboxEntry
+from .storage.records import FileRecord
 
 APP_CONFIG = AppConfig(
     app_name="kernel",
     migrations_folder_path=str(Path(__file__).parent / "migrations"),
-    table_classes=[OutboxEntry, *EMAIL_TABLES],
+    table_classes=[OutboxEntry, *EMAIL_TABLES, FileRecord],
 )

@@ -17,6 +17,7 @@ from .routes import Endpoint, RequestContext, Route
 from .schema import Schema
 from .services import Database, Kernel, PluginContext
 from .settings import PluginSettings, Secret
+from .storage import FilePurpose, SignedUpload, Storage, StorageUsage, StoredFile
 from .types import HealthCheck, PluginInfo
 
 try:
@@ -38,6 +39,7 @@ __all__ = [
     "EventBus",
     "EventHandler",
     "FieldError",
+    "FilePurpose",
     "Forbidden",
     "HealthCheck",
     "Job",
@@ -59,6 +61,10 @@ __all__ = [
     "Route",
     "Schema",
     "Secret",
+    "SignedUpload",
+    "Storage",
+    "StorageUsage",
+    "StoredFile",
     "__version__",
     "hookimpl",
 ]

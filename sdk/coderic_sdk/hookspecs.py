@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .routes import Route
     from .services import PluginContext
     from .settings import PluginSettings
+    from .storage import FilePurpose
     from .types import HealthCheck
 
 
@@ -133,6 +134,19 @@ def register_email_templates(plugin: PluginContext) -> Iterable[EmailTemplate | 
 def register_digest_sources(plugin: PluginContext) -> Iterable[DigestSource]:
     """Return sections of the weekly digest: each ``collect(recipient, since)`` is awaited per
     recipient and returns what is new. Recipients with nothing new in any section get no digest.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Files: what uploads may be (see docs/storage.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_file_purposes(plugin: PluginContext) -> Iterable[FilePurpose]:
+    """Return the kinds of file the plugin stores: size limit, allowed types, visibility, image variants.
+
+    Each is named ``<plugin>.<name>``; results of all plugins are merged. Uploads name a purpose.
     """
 
 

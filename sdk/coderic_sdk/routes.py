@@ -61,6 +61,8 @@ class Route:
     ``media_type`` is what a successful answer carries: JSON unless the handler returns a
     Starlette ``Response`` of another type (an image, a page), or ``None`` for no body (a
     redirect). Only JSON routes refuse, with 406, a request whose ``Accept`` excludes JSON.
+    ``raw_body`` documents a body the handler reads itself from ``ctx.request.stream()`` (a
+    multipart upload): media type -> model of its parts, for the OpenAPI document only.
     """
 
     method: str
@@ -82,6 +84,7 @@ class Route:
     deprecated: date | None = None
     sunset: date | None = None
     media_type: str | None = "application/json"
+    raw_body: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         method = self.method.upper()
@@ -92,5 +95,7 @@ class Route:
             raise ValueError(f"route {self.name!r}: path {self.path!r} must start with '/'")
         if self.body is not None and method in {"GET", "DELETE"}:
             raise ValueError(f"route {self.name!r}: a {method} route cannot take a body")
+        if self.raw_body and (self.body is not None or method in {"GET", "DELETE"}):
+            raise ValueError(f"route {self.name!r}: raw_body is for routes without a body model that take a body")
         if self.sunset is not None and self.deprecated is None:
             raise ValueError(f"route {self.name!r}: a sunset date needs a deprecation date")

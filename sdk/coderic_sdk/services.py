@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .jobs import Jobs
     from .ratelimit import RateLimits
     from .settings import PluginSettings
+    from .storage import Storage
     from .types import PluginInfo
 
 
@@ -97,4 +98,9 @@ class PluginContext(Protocol):
     @property
     def email(self) -> Mailer:
         """Sends this plugin's templates (and any other) through the outbox."""
+        ...
+
+    @property
+    def files(self) -> Storage:
+        """Stores and serves files of this plugin's purposes (local disk or S3)."""
         ...

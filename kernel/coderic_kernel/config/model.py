@@ -112,6 +112,42 @@ def _one_line(value: object) -> object:
     return value
 
 
+STORAGE_URL_FORMS = "file://./var/files, file:///absolute/path or s3://bucket"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _storage_url(value: object) -> object:
+    if not isinstance(value, str) or not value.startswith(("file://", "s3://")):
+        raise ValueError("a storage URL starts with file:// or s3://")
+    rest = value.split("://", 1)[1]
+    if value.startswith("file://") and not rest:
+        raise ValueError("a file:// storage URL needs a folder")
+    if value.startswith("s3://") and not _BUCKET.match(rest.rstrip("/")):
+        raise ValueError("s3://<bucket>: a bucket name is 3-63 lower-case letters, digits, '.' or '-'")
+    return value
+
+
+def _optional_base_url(value: object) -> object:
+    return None if value in (None, "") else _public_url(value)
+
+
+class LifecycleRule(BaseModel):
+    """One storage lifecycle rule: files under ``prefix`` expire after ``expire_days``;
+    deleted files' old versions are kept ``noncurrent_days``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str = Field(pattern=r"^(tmp/|private/|public/|)[a-z0-9_./-]*$")
+    expire_days: int | None = Field(None, ge=1)
+    noncurrent_days: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> LifecycleRule:
+        if self.expire_days is None and self.noncurrent_days is None:
+            raise ValueError("a lifecycle rule needs expire_days or noncurrent_days")
+        return self
+
+
 class KernelSettings(BaseModel):
     """The ``[kernel]`` table of ``plugins.toml``; each key also reads ``CODERIC_<KEY>``."""
 
@@ -176,6 +212,33 @@ class KernelSettings(BaseModel):
     email_sns_topics: CommaList = Field(
         default_factory=list, description="SNS topic ARNs whose SES bounce and complaint notifications are accepted."
     )
+    storage_url: Annotated[str, BeforeValidator(_storage_url)] = Field(
+        "file://./var/files", description=f"Where files are stored: {STORAGE_URL_FORMS}."
+    )
+    storage_s3_endpoint: Annotated[str | None, BeforeValidator(_optional_base_url)] = Field(
+        None, description="S3 endpoint for S3-compatible services (https://fra1.digitaloceanspaces.com); unset: AWS."
+    )
+    storage_s3_region: str = Field("us-east-1", description="S3 region of the bucket.")
+    storage_s3_access_key: SecretStr | None = Field(None, description="S3 access key id; unset: boto3's usual sources (environment, instance role).")
+    storage_s3_secret_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    storage_s3_addressing: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="S3 URL style: path (host/bucket/key: SeaweedFS, MinIO), virtual (bucket.host/key) or auto."
+    )
+    storage_public_base_url: Annotated[str | None, BeforeValidator(_optional_base_url)] = Field(
+        None, description="CDN base URL serving public files as <base>/<key>; unset: the API serves them."
+    )
+    storage_url_expiry_seconds: int = Field(300, ge=1, le=604_800, description="How long a signed download URL works.")
+    storage_upload_expiry_seconds: int = Field(3600, ge=60, le=604_800, description="How long a signed upload URL works.")
+    storage_user_quota_bytes: int | None = Field(1_073_741_824, ge=0, description="Bytes each user may store across plugins (unset: no limit).")
+    storage_plugin_quota_bytes: int | None = Field(None, ge=0, description="Bytes each plugin's files may take in all (unset: no limit).")
+    storage_buffer_bytes: int = Field(
+        8_388_608, ge=5_242_880, le=268_435_456, description="Most bytes of one upload held in memory (the S3 part size; at least 5 MiB)."
+    )
+    storage_lifecycle: list[LifecycleRule] = Field(
+        default_factory=lambda: [LifecycleRule(prefix="tmp/", expire_days=1)],
+        description="Lifecycle rules: [{prefix = \"tmp/\", expire_days = 1}, {prefix = \"\", noncurrent_days = 30}].",
+    )
+    storage_orphan_hours: float = Field(24, gt=0, description="Uploads of purposes that need attaching are deleted when still unattached after this.")
 
     @field_validator("cors_origins")
     @classmethod
@@ -215,6 +278,8 @@ class KernelSettings(BaseModel):
             return DATABASE_URL_FORMS
         if key == "email_url":
             return EMAIL_URL_FORMS
+        if key == "storage_url":
+            return STORAGE_URL_FORMS
         field = cls.model_fields.get(key)
         if field is None:
             return f"one of the known keys: {', '.join(cls.model_fields)}"

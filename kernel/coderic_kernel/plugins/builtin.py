@@ -28,4 +28,5 @@ class BuiltinPlugin:
 BUILTINS: tuple[BuiltinPlugin, ...] = (
     BuiltinPlugin("kernel", "coderic_kernel.builtins.core", "Kernel core: database health, plugin listing."),
     BuiltinPlugin("email", "coderic_kernel.builtins.email", "Email: templates, sending through the outbox, tracking, digests, newsletter."),
+    BuiltinPlugin("files", "coderic_kernel.builtins.files", "Files: uploads, signed URLs, validation, quotas, image variants, lifecycle."),
 )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..services.events import PluginEvents
     from ..services.jobs import PluginJobs
     from ..services.ratelimit import PluginRateLimits
+    from ..storage.service import PluginFiles
 
 
 class NoSettings(PluginSettings):
@@ -61,6 +62,12 @@ class PluginContextImpl:
         from ..email.service import PluginMailer, service_for
 
         return PluginMailer(service_for(self.kernel), self.name)
+
+    @property
+    def files(self) -> PluginFiles:
+        from ..storage.service import PluginFiles, store_for
+
+        return PluginFiles(store_for(self.kernel), self.name, self.kernel.config.kernel.public_url)
 
     @property
     def rate_limits(self) -> PluginRateLimits:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import click
 import pluggy
 from coderic_sdk import (
-    CronJob, DigestSource, EmailTemplate, EventHandler, HealthCheck, Job, PluginContext, PluginSettings, Route,
+    CronJob, DigestSource, EmailTemplate, EventHandler, FilePurpose, HealthCheck, Job, PluginContext, PluginSettings,
+    Route,
 )
 from coderic_sdk.ratelimit import RateLimitPolicy
 from piccolo.conf.apps import AppConfig
@@ -73,6 +74,9 @@ class PluginHooks:
 
     def digest_sources(self, plugin: PluginContext) -> list[DigestSource]:
         return self._items("register_digest_sources", plugin, "register", DigestSource)
+
+    def file_purposes(self, plugin: PluginContext) -> list[FilePurpose]:
+        return self._items("register_file_purposes", plugin, "register", FilePurpose)
 
     def rate_limits(self, plugin: PluginContext) -> list[RateLimitPolicy]:
         return self._items("register_rate_limits", plugin, "routes", RateLimitPolicy)

@@ -296,6 +296,9 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas, sensitive_limit:
         operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": schemas.ref(route.body, "validation")}}}
+    elif route.raw_body:  # read by the handler itself (a multipart upload): documented, not validated here
+        content = {media: {"schema": schemas.ref(model, "validation")} for media, model in route.raw_body.items()}
+        operation["requestBody"] = {"required": True, "content": content}
 
     lifecycle = _lifecycle_headers(route.deprecated is not None, route.sunset is not None)
     success = (
@@ -410,7 +413,7 @@ def _schema_inputs(routes: Sequence[MountedRoute]) -> Iterator[SchemaInput]:
     yield Problem, "serialization", "the kernel"
     for mounted in routes:
         route = mounted.route
-        for model in (route.body, route.query, route.path_params):
+        for model in (route.body, route.query, route.path_params, *route.raw_body.values()):
             if model is not None:
                 yield model, "validation", mounted.operation_id
         if route.response is not None and route.status_code != 204:

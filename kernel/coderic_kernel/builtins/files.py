@@ -35,7 +35,7 @@ logger = logging.getLogger("coderic.files")
 FILE_ID = r"^[0-9a-f]{32}$"
 UNAUTHENTICATED = "Sign in to use files."
 #: Served file bodies: nothing in them may run, even if a browser is tricked into rendering one.
-FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+FILE_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 class FileIdConvertor(Convertor[str]):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from coderic_sdk import FilePurpose, NotFound, Problem, SignedUpload, StorageUsage, StoredFile
 from coderic_sdk.storage import IMAGE_TYPES
 
-from . import images, quotas
+from . import quotas
 from .backends import Backend, open_backend
 from .keys import ORIGINAL, clean_filename, content_disposition, new_file_id, object_key, pending_key, variant_key
 from .purposes import IMAGE_MAX_BYTES, resolve
@@ -123,6 +123,8 @@ class FileStore:
         return content_type
 
     async def _store_image(self, key: str, data: bytes, content_type: str, purpose: FilePurpose) -> tuple[int, str, tuple[str, ...]]:
+        from . import images  # Pillow is imported when the first image arrives, not at boot
+
         try:
             made = await asyncio.to_thread(images.process, data, content_type, purpose.variants)
         except images.ImageError as exc:

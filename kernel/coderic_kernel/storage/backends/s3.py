@@ -70,20 +70,21 @@ class S3Backend:
                     if upload_id is None:
                         created = await self._call("create_multipart_upload", Key=key, ContentType=content_type)
                         upload_id = created["UploadId"]
-                    parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(part)))
+                    # The buffer itself is sent (no copy) and emptied once the part is stored.
+                    parts.append(await self._part(key, upload_id, len(parts) + 1, part))
                     part.clear()
             if upload_id is None:
                 await self._call("put_object", Key=key, Body=bytes(part), ContentType=content_type)
                 return
             if part:
-                parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(part)))
+                parts.append(await self._part(key, upload_id, len(parts) + 1, part))
             await self._call("complete_multipart_upload", Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except BaseException:
             if upload_id is not None:
                 await asyncio.shield(self._abort(key, upload_id))
             raise
 
-    async def _part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+    async def _part(self, key: str, upload_id: str, number: int, body: bytearray) -> dict[str, Any]:
         answer = await self._call("upload_part", Key=key, UploadId=upload_id, PartNumber=number, Body=body)
         return {"ETag": answer["ETag"], "PartNumber": number}
 

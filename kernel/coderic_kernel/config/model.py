@@ -196,7 +196,7 @@ class KernelSettings(BaseModel):
     )
     secret_key: SecretStr | None = Field(
         None, min_length=32,
-        description="Key that signs links (email tracking, unsubscribe); required in production, generated per process otherwise.",
+        description="Key that signs links (email tracking, unsubscribe, file URLs); required in production, generated per process otherwise.",
     )
     default_language: Literal["es", "en"] = Field("en", description="Language of email for addresses whose own is unknown.")
     email_url: Annotated[str, BeforeValidator(_email_url)] = Field(

@@ -371,7 +371,9 @@ async def test_a_signed_upload_is_limited_by_size_and_checked_on_confirmation(co
 # --- lifecycle -----------------------------------------------------------------------------------
 
 
-@pytest.mark.coderic(config={"storage_lifecycle": [{"prefix": "tmp/", "expire_days": 1}, {"prefix": "", "noncurrent_days": 30}]})
+@pytest.mark.coderic(config={"storage_lifecycle": [
+    {"prefix": "tmp/", "expire_days": 1}, {"prefix": "", "noncurrent_days": 30}, {"prefix": "public/media/", "expire_days": 7},
+]})
 async def test_lifecycle_rules_are_set_on_the_bucket_and_applied_to_local_files(coderic_kernel, backend: Backend) -> None:
     from coderic_kernel.storage.lifecycle import clean_up
 
@@ -381,7 +383,9 @@ async def test_lifecycle_rules_are_set_on_the_bucket_and_applied_to_local_files(
         rules = {rule["ID"]: rule for rule in await store.backend.lifecycle()}  # type: ignore[attr-defined]
         assert rules["coderic-1"]["Filter"] == {"Prefix": "tmp/"} and rules["coderic-1"]["Expiration"] == {"Days": 1}
         assert rules["coderic-2"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+        assert rules["coderic-3"]["Filter"] == {"Prefix": "public/media/"} and rules["coderic-3"]["Expiration"] == {"Days": 7}
         assert "coderic-abort-incomplete-uploads" in rules
+    assert "files.clean_up" in {cron.name for cron in coderic_kernel.kernel.jobs.registry.crons}
 
     kept = (await upload(client, "media.document", b"kept\n", "kept.txt")).json()["id"]
     orphan = (await client.post("/api/v1/files", headers=ANA, data={"purpose": "media.video"},
@@ -389,11 +393,15 @@ async def test_lifecycle_rules_are_set_on_the_bucket_and_applied_to_local_files(
     attached = (await client.post("/api/v1/files", headers=ANA, data={"purpose": "media.video"},
                                   files={"file": ("w.mp4", MP4, "video/mp4")})).json()["id"]
     await coderic_kernel.plugin("media").files.attach(attached)
+    expired = (await upload(client, "media.avatar", png(exif=False), "old.png")).json()["id"]
+    fresh = (await upload(client, "media.avatar", png(exif=False), "new.png")).json()["id"]
     abandoned = (await client.post("/api/v1/files/uploads", headers=ANA,
                                    json={"purpose": "media.video", "size": 100, "content_type": "video/mp4"})).json()
     assert await send_form(client, abandoned, MP4[:100]) in (200, 201, 204)
     long_ago = datetime(2000, 1, 1, tzinfo=timezone.utc)
-    await FileRecord.update({FileRecord.created_at: long_ago}).where(FileRecord.uid.is_in([orphan, attached, abandoned["file"]["id"]]))
+    await FileRecord.update({FileRecord.created_at: long_ago}).where(
+        FileRecord.uid.is_in([orphan, attached, abandoned["file"]["id"], expired])
+    )
     if backend.kind == "local":
         assert backend.root is not None
         old = backend.root / "tmp" / ("f" * 32)  # a stray upload with no record, two days old
@@ -401,10 +409,10 @@ async def test_lifecycle_rules_are_set_on_the_bucket_and_applied_to_local_files(
         os.utime(old, (1, 1))
 
     done = await clean_up(store)
-    assert (done.pending, done.orphans) == (1, 1)
+    assert (done.pending, done.orphans, done.expired) == (1, 1, 1)
     remaining = {r["uid"] for r in await FileRecord.select(FileRecord.uid)}
-    assert remaining == {kept, attached}
-    assert all("tmp/" not in key for key in backend.objects())
+    assert remaining == {kept, attached, fresh}
+    assert all("tmp/" not in key and expired not in key for key in backend.objects())
     if backend.kind == "local":  # deleted files wait as old versions for noncurrent_days
         assert backend.root is not None
         versions = list((backend.root / ".versions").rglob("*"))
@@ -490,3 +498,18 @@ async def test_a_file_larger_than_the_buffer_is_stored_in_parts_and_read_back_wh
         digest.update(chunk)
         received += len(chunk)
     assert (received, digest.hexdigest()) == (size, stored.checksum)
+
+
+async def test_a_signed_image_upload_gets_its_variants_on_confirmation(coderic_client, backend: Backend) -> None:
+    image = png((100, 50))
+    signed = (await coderic_client.post("/api/v1/files/uploads", headers=ANA,
+                                        json={"purpose": "media.avatar", "size": len(image), "content_type": "image/png"})).json()
+    assert await send_form(coderic_client, signed, image, "image/png") in (200, 201, 204)
+    confirmed = await coderic_client.post(f"/api/v1/files/uploads/{signed['file']['id']}/confirm", headers=ANA)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["variants"] == ["small", "medium"]
+    medium = await download(coderic_client, signed["file"]["id"], variant="medium")
+    assert Image.open(io.BytesIO(medium.content)).size == (48, 24)
+    got = await download(coderic_client, signed["file"]["id"])
+    assert b"SecretCameraMaker" not in got.content
+    assert len(backend.objects()) == 3

@@ -110,7 +110,11 @@ class FileStore:
             visibility=purpose.visibility, status="stored", attached=attached or not purpose.attach,
             variants=",".join(variants),
         )
-        await record.save()
+        try:
+            await record.save()
+        except BaseException:  # no record, no object: nothing would ever find it to delete it
+            await self.backend.delete([key, *(variant_key(key, v) for v in variants)], ())
+            raise
         await self._settle_quota(record, allowance)
         return record
 

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class SeaweedS3:
     endpoint: str
     process: subprocess.Popen[bytes]
     log: Path
+    ports: tuple[int, ...] = ()
 
     def client(self) -> Any:
         import boto3
@@ -70,6 +72,9 @@ class SeaweedS3:
             except subprocess.TimeoutExpired:  # weed can take long to leave its raft loop
                 self.process.kill()
                 self.process.wait(5)
+        for port in self.ports:  # weed leaves /tmp/seaweedfs-<service>-<port>.sock behind
+            for socket_file in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                socket_file.unlink(missing_ok=True)
 
 
 def start_seaweed(workdir: Path) -> SeaweedS3:
@@ -96,7 +101,7 @@ def start_seaweed(workdir: Path) -> SeaweedS3:
     ]
     log = workdir / "weed.log"
     process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=workdir)
-    server = SeaweedS3(f"http://127.0.0.1:{ports['s3.port']}", process, log)
+    server = SeaweedS3(f"http://127.0.0.1:{ports['s3.port']}", process, log, tuple(ports.values()))
     deadline = time.monotonic() + START_TIMEOUT
     last: Exception | None = None
     while time.monotonic() < deadline:

@@ -513,3 +513,15 @@ async def test_a_signed_image_upload_gets_its_variants_on_confirmation(coderic_c
     got = await download(coderic_client, signed["file"]["id"])
     assert b"SecretCameraMaker" not in got.content
     assert len(backend.objects()) == 3
+
+
+async def test_a_record_whose_object_is_gone_answers_404(coderic_kernel, backend: Backend) -> None:
+    client = coderic_kernel.client
+    file_id = (await upload(client, "media.document", b"soon gone\n", "gone.txt")).json()["id"]
+    url = await coderic_kernel.plugin("media").files.download_url(file_id)
+    store = store_for(coderic_kernel.kernel)
+    record = await store.record(file_id)
+    await store.backend.delete([record.key], ())  # as an expiry rule of the bucket would
+    assert (await fetch(client, url)).status_code == 404
+    with pytest.raises(Exception, match="no content any more"):
+        await coderic_kernel.plugin("media").files.read(file_id)

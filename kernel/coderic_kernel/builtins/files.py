@@ -251,9 +251,10 @@ async def file_content(ctx: RequestContext[None, ContentQuery, FilePath]) -> Res
         if not store.signer.valid("download", ctx.path.file_id, variant or "", query.expires, query.signature):
             raise Problem(403, "This download URL is invalid or has expired.")
         record = await store.record(ctx.path.file_id)
-        if record is None or record.status != "stored":
+        size = await store.backend.size(store.object_key(record, variant)) if record and record.status == "stored" else None
+        if record is None or size is None:  # no record, or a lifecycle rule removed the object
             raise NotFound(f"File {ctx.path.file_id} does not exist.")
-        return serve(store, record, variant)
+        return serve(store, record, variant, size)
     record = await readable(ctx, owner_of(ctx.request, required=False))
     if record.status != "stored":
         raise NotFound(f"File {ctx.path.file_id} has not been uploaded yet.")
@@ -261,26 +262,16 @@ async def file_content(ctx: RequestContext[None, ContentQuery, FilePath]) -> Res
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private, no-store"})
 
 
-def serve(store: FileStore, record: FileRecord, variant: str | None) -> Response:
+def serve(store: FileStore, record: FileRecord, variant: str | None, size: int) -> Response:
     chunks = store.open(record, variant)
-    size = record.size if not variant else None
     headers = {
         "Content-Disposition": content_disposition(record.filename, is_inline(record.content_type)),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": FILE_CSP,
         "Cache-Control": "private, max-age=300" if record.visibility == "private" else "public, max-age=86400",
     }
-    if size is not None:
-        headers["Content-Length"] = str(size)
-    return StreamingResponse(_guarded(chunks, record.uid), media_type=record.content_type, headers=headers)
-
-
-async def _guarded(chunks: AsyncIterator[bytes], file_id: str) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except FileNotFoundError:  # the record outlived its object (a lifecycle rule): end the body short
-        logger.warning("file %s has a record but no object", file_id)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(chunks, media_type=record.content_type, headers=headers)
 
 
 async def delete_file(ctx: RequestContext[None, None, FilePath]) -> None:

@@ -316,8 +316,11 @@ class PluginFiles:
 
     async def open(self, file_id: str, variant: str | None = None) -> AsyncIterator[bytes]:  # type: ignore[override]
         record = await self._record(file_id)
-        async for chunk in self.store.open(record, variant):
-            yield chunk
+        try:
+            async for chunk in self.store.open(record, variant):
+                yield chunk
+        except FileNotFoundError:  # a lifecycle rule removed the object before its record
+            raise NotFound(f"File {file_id} has no content any more.") from None
 
     async def read(self, file_id: str, variant: str | None = None) -> bytes:
         return b"".join([chunk async for chunk in self.open(file_id, variant)])

@@ -59,10 +59,18 @@ async def make_database_unreachable(kernel: Kernel) -> None:
     url = kernel.database.url
     if url.dialect == "sqlite":
         assert url.path is not None
-        for leftover in url.path.parent.glob(url.path.name + "*"):  # the file, its -wal and -shm
-            leftover.unlink()
-        url.path.mkdir()  # a directory where the database file was: SQLite cannot open it
-        return
+        # A directory where the database file was: SQLite cannot open it. The kernel's outbox
+        # relay may open (and so recreate) the file between the unlink and the mkdir: retry.
+        for _ in range(50):
+            for leftover in url.path.parent.glob(url.path.name + "*"):  # the file, its -wal and -shm
+                if not leftover.is_dir():
+                    leftover.unlink(missing_ok=True)
+            try:
+                url.path.mkdir()
+                return
+            except FileExistsError:
+                continue
+        raise AssertionError("the database file kept coming back")
     name = url.url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(postgres_admin_url(), timeout=5)
     try:

@@ -121,3 +121,18 @@ def test_user_input_cannot_forge_a_log_line() -> None:
 def test_secrets_are_redacted_from_log_messages(text: str, secret: str) -> None:
     assert secret not in redact(text)
     assert secret not in TextFormatter().format(_record(text))
+
+
+def test_the_fast_access_line_is_the_general_one_and_stays_one_line() -> None:
+    from coderic_kernel.observability.logs import access_json, access_line
+
+    hostile_path = '/api/v1/x/"quoted"\n2026-01-01T00:00:00.000Z INFO forged'
+    fields = {
+        "request_id": "abcdef012345", "method": "GET", "route": "/api/v1/x/{id}", "path": hostile_path,
+        "status": 404, "duration_ms": 1.25, "plugin": "hello", "query": "page=2&token=[redacted]",
+    }
+    fast = access_json(1.7e9, "abcdef012345", "GET", "/api/v1/x/{id}", hostile_path, 404, 1.25, "hello",
+                       "page=2&token=[redacted]")
+    general = access_line("json", 1.7e9, f"GET {hostile_path} 404", fields)
+    assert "\n" not in fast and json.loads(fast) == json.loads(general)
+    assert json.loads(fast)["path"] == hostile_path

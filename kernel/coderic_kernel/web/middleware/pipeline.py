@@ -15,8 +15,8 @@ from ...observability.metrics import Metrics
 from .errors import error_response
 from .lifespan import run_lifespan
 from .observe import RequestObserver
-from .request_id import HEADER, RequestIds
-from .security_headers import SecurityHeaders, add_missing
+from .request_id import HEADER, RequestIds, _current, _incoming
+from .security_headers import ADDED_NAMES, SecurityHeaders, add_missing
 
 if TYPE_CHECKING:
     from ...kernel import Kernel
@@ -54,7 +54,14 @@ class RequestPipeline:
             else:
                 await self.app(scope, receive, send)
             return
-        request_id, token = self.ids.assign(scope)
+        # The per-request steps of request_id and security_headers, written out here: this is
+        # the hottest code of the kernel, and each function call costs as much as its body.
+        request_id = _incoming(scope) or self.ids.new_id()
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        token = _current.set(request_id)
         extra = [*self.headers.for_scope(scope), (HEADER, request_id.encode())]
         status = 0  # no response started yet
         started = time.perf_counter()
@@ -63,7 +70,13 @@ class RequestPipeline:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = add_missing(list(message.get("headers", ())), extra)
+                headers = message.get("headers") or []
+                for name, _ in headers:
+                    if name in ADDED_NAMES:  # the response set one of them itself: it keeps its own
+                        message["headers"] = add_missing(list(headers), extra)
+                        break
+                else:
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         self.observer.started()
@@ -79,4 +92,4 @@ class RequestPipeline:
             await response(scope, receive, send_with_headers)
         finally:
             self.observer.finished(scope, status, time.perf_counter() - started)
-            self.ids.reset(token)
+            _current.reset(token)

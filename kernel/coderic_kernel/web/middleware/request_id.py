@@ -31,11 +31,11 @@ class RequestIds:
         # without a system call per request (ids correlate logs; they are not secrets).
         prefix = os.urandom(8).hex()
         counter = itertools.count(1)
-        self._new_id = lambda: f"{prefix}{next(counter):010x}"
+        self.new_id = lambda: f"{prefix}{next(counter):010x}"
 
     def assign(self, scope: Scope) -> tuple[str, Token[str]]:
         """Store the id in ``scope["state"]`` and the context; reset the token when done."""
-        request_id = _incoming(scope) or self._new_id()
+        request_id = _incoming(scope) or self.new_id()
         scope.setdefault("state", {})["request_id"] = request_id
         return request_id, _current.set(request_id)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from starlette.types import Scope
 
-API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# A JSON response is never a document: nothing may load, nothing may frame it. (base-uri and
+# form-action only matter in HTML; the server checks every header byte on every response.)
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     b"connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -52,7 +54,7 @@ ADDED_NAMES = frozenset(
 
 def add_missing(headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` plus each of ``extra`` that the response did not set itself."""
-    present = [name.lower() for name, _ in headers if name.lower() in ADDED_NAMES]
+    present = [name for name, _ in headers if name in ADDED_NAMES]  # ASGI header names are lower-case
     if not present:  # the usual case: nothing to reconcile
         return headers + extra
     return headers + [header for header in extra if header[0] not in present]

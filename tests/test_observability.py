@@ -136,3 +136,12 @@ def test_the_fast_access_line_is_the_general_one_and_stays_one_line() -> None:
     general = access_line("json", 1.7e9, f"GET {hostile_path} 404", fields)
     assert "\n" not in fast and json.loads(fast) == json.loads(general)
     assert json.loads(fast)["path"] == hostile_path
+
+
+@pytest.mark.coderic(plugins=["hello"], config={"access_log": False})
+async def test_the_access_log_can_be_switched_off(coderic_client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="coderic.access")
+    assert (await coderic_client.get("/api/v1/hello/greeting")).status_code == 200
+    assert [r for r in caplog.records if r.name == "coderic.access"] == []
+    text = (await coderic_client.get("/metrics")).text  # metrics still count the request
+    assert 'route="/api/v1/hello/greeting"' in text

@@ -163,6 +163,9 @@ class KernelSettings(BaseModel):
     migrate_on_start: bool = Field(False, description="Apply pending migrations when the server starts.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body accepted, in bytes.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = Field(
+        True, description="Write one access-log line per request (the load balancer's log may make it redundant)."
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="Log lines as JSON or text; auto: text in development, JSON otherwise."
     )

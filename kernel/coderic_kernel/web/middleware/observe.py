@@ -21,9 +21,10 @@ class RequestObserver:
     """Reports each finished request to the metrics and the access log. Runs once per
     request, so it reads what it needs straight from the scope and builds nothing twice."""
 
-    def __init__(self, metrics: Metrics | None, owners: Mapping[str, str]) -> None:
+    def __init__(self, metrics: Metrics | None, owners: Mapping[str, str], access_log: bool = True) -> None:
         self.http = metrics.http if metrics is not None else None
         self.owners = owners
+        self.access_log = access_log
 
     def started(self) -> None:
         if self.http is not None:
@@ -38,7 +39,7 @@ class RequestObserver:
         if self.http is not None:
             self.http.finished()
             self.http.observe((method, template, str(status), plugin), elapsed)
-        if access_log.isEnabledFor(logging.INFO):
+        if self.access_log and access_log.isEnabledFor(logging.INFO):
             _log(scope, method, template, plugin, status, elapsed)
 
 

@@ -31,6 +31,7 @@ class RequestPipeline:
         hsts_max_age: int,
         catch_errors: bool,
         lifespan_of: Kernel | None = None,
+        access_log: bool = True,
     ) -> None:
         self.app = app
         self.lifespan_of = lifespan_of  # the kernel this server starts and stops, if any
@@ -38,7 +39,7 @@ class RequestPipeline:
         self.catch_errors = catch_errors
         self.ids = RequestIds()
         self.headers = SecurityHeaders(hsts_max_age)
-        self.observer = RequestObserver(metrics, owners)
+        self.observer = RequestObserver(metrics, owners, access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -33,6 +33,7 @@ def kernel_middleware(kernel: Kernel, *, manage_lifespan: bool = True) -> list[M
             hsts_max_age=settings.hsts_max_age,
             catch_errors=not settings.cors_origins,
             lifespan_of=kernel if manage_lifespan else None,
+            access_log=settings.access_log,
         )
     )
     if settings.cors_origins:

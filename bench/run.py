@@ -18,17 +18,20 @@ from pathlib import Path
 import jobs
 import rate_limit
 import email_delivery
+import request_instructions
 import request_overhead
 import startup
 import storage
 from _servers import BENCH_DIR, BenchmarkError, exit_on_sigterm
 
 BENCHMARKS = {
-    "startup": startup.main, "request_overhead": request_overhead.main, "rate_limit": rate_limit.main,
+    "startup": startup.main, "request_overhead": request_overhead.main,
+    "request_instructions": request_instructions.main, "rate_limit": rate_limit.main,
     "jobs": jobs.main, "email_delivery": email_delivery.main, "storage": storage.main,
 }
 QUICK = {
     "startup": ["--repeat", "2"], "request_overhead": ["--rounds", "2", "--requests", "5000"],
+    "request_instructions": ["--requests", "500", "--warmup", "100"],
     "rate_limit": ["--rounds", "2", "--requests", "5000"],
     "jobs": ["--count", "300", "--rounds", "1", "--jobs", "500", "--job-rounds", "1"],
     "email_delivery": ["--quick"],

@@ -18,7 +18,7 @@ async def tasks(coderic_kernel: Any, coderic_services: str) -> AsyncIterator[Any
     """The running test kernel; with Redis, plus an arq worker as ``coderic worker`` runs it."""
     worker = None
     if coderic_services == "redis":
-        worker = asyncio.create_task(coderic_kernel.kernel.jobs.run_worker())
+        worker = asyncio.create_task(coderic_kernel.kernel.jobs.run_worker_forever())
     try:
         yield coderic_kernel
     finally:
@@ -87,14 +87,14 @@ async def test_a_job_that_always_fails_ends_dead_and_can_be_retried(tasks) -> No
     async def dead() -> bool:
         return (await outbox_row(tasks, entry_id)).status == "dead"
 
-    await eventually(dead, what="dead-lettering")
+    await eventually(dead, timeout=30, what="dead-lettering")
     row = await outbox_row(tasks, entry_id)
     assert row.attempts == 3
     assert row.last_error == "RuntimeError: this job never works"
     assert [r.id for r in await tasks.kernel.jobs.outbox.list("dead")] == [int(entry_id)]
     assert await tasks.kernel.jobs.outbox.retry(int(entry_id))
     assert (await outbox_row(tasks, entry_id)).attempts == 0
-    await eventually(dead, what="dead-lettering after the retry")
+    await eventually(dead, timeout=30, what="dead-lettering after the retry")
     assert not await tasks.kernel.jobs.outbox.retry(99999)
 
 

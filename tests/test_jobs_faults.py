@@ -33,7 +33,7 @@ async def test_requests_succeed_while_redis_is_down_and_their_work_runs_once_aft
         assert all(row.status in {"pending", "queued"} for row in await api.kernel.jobs.outbox.list())
 
         private_redis.start()
-        worker = asyncio.create_task(api.kernel.jobs.run_worker())
+        worker = asyncio.create_task(api.kernel.jobs.run_worker_forever())
         try:
 
             async def drained() -> bool:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import click
 
-from ..errors import describe
 from ..kernel import Kernel
 from ..observability.process import prepare_process
 from .state import CliState, pass_state
-
-logger = logging.getLogger("coderic.jobs")
 
 
 @click.command()
@@ -34,39 +30,15 @@ def worker(state: CliState, burst: bool, max_jobs: int, metrics_port: int | None
 
 
 async def _work(kernel: Kernel, burst: bool, max_jobs: int) -> None:
-    """Run the worker; if Redis goes away, wait and start again rather than exit: the
-    outbox keeps the work, and the worker drains it once Redis is back."""
-    from redis.exceptions import RedisError
-
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
     async with kernel.started():
-        current: asyncio.Task[None] | None = None
-
-        def stop() -> None:  # finish the jobs in hand, then stop
-            stopping.set()
-            if current is not None:
-                current.cancel()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop)
-        delay = 1.0
-        while not stopping.is_set():
-            current = asyncio.create_task(kernel.jobs.run_worker(burst=burst, max_jobs=max_jobs))
-            try:
-                await current
-                return
-            except asyncio.CancelledError:
-                break
-            except (RedisError, OSError) as exc:
-                if burst:
-                    raise
-                logger.warning("worker lost Redis (%s); starting again in %.0fs", describe(exc), delay)
-                try:
-                    await asyncio.wait_for(stopping.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 30.0)
+        task = asyncio.create_task(kernel.jobs.run_worker_forever(burst=burst, max_jobs=max_jobs))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # finish the jobs in hand, then stop
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
     click.echo("worker stopped", err=True)
 
 

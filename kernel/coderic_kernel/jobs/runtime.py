@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StartupError
+from ..errors import StartupError, describe
 from ..services.events import broadcaster
 from .cron import cron_runner, run_schedule, schedule_of
 from .executor import JobExecutor
@@ -75,6 +75,23 @@ class JobsRuntime:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run_worker_forever(self, *, burst: bool = False, max_jobs: int = 10) -> None:
+        """``run_worker``, started again whenever it loses Redis (1 s, doubling up to 30 s)
+        instead of ending: the outbox keeps the work, and it drains once Redis is back."""
+        from redis.exceptions import RedisError
+
+        delay = 1.0
+        while True:
+            try:
+                await self.run_worker(burst=burst, max_jobs=max_jobs)
+                return
+            except (RedisError, OSError) as exc:
+                if burst:
+                    raise
+                logger.warning("worker lost Redis (%s); starting again in %.0fs", describe(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def run_worker(self, *, burst: bool = False, max_jobs: int = 10) -> None:
         """``coderic worker``: relay plus an arq worker running every job and cron job."""

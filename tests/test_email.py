@@ -4,6 +4,7 @@ digests and newsletters (issue 5)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,35 @@ async def test_a_template_arrives_as_text_and_html_in_the_recipients_language(co
     assert '<html lang="es">' in html
     assert all(link.startswith(PUBLIC + "/") for link in links_in(html))
     await eventually(lambda: _is(status_of(uid), "sent"), what="the message marked sent")
+
+
+async def test_a_templated_message_goes_through_the_job_queue_to_the_smtp_server(
+    coderic_kernel: Any, coderic_services: str, smtp: SMTPServer,
+) -> None:
+    """In-process jobs, or Redis with an arq worker as ``coderic worker`` runs it (tests/test_jobs.py)."""
+    uid = await mailer(coderic_kernel).send("welcome", Recipient("ana@example.org", name="Ana", language="es"))
+    worker = None
+    if coderic_services == "redis":
+        await asyncio.sleep(0.5)  # an API process with Redis only relays: no worker, no mail
+        assert (smtp.inbox.received, await status_of(uid)) == ([], "queued")
+        worker = asyncio.create_task(coderic_kernel.kernel.jobs.run_worker())
+    try:
+        [message] = await delivered(smtp)
+        assert (message["Subject"], message["Message-ID"]) == ("Te damos la bienvenida a Coderic", f"<{uid}@coderic.example>")
+        assert "Ana" in message.get_body(("plain",)).get_content()
+
+        async def done() -> bool:
+            rows = [r for r in await coderic_kernel.kernel.jobs.outbox.list() if r.job == "email.send"]
+            return [(r.status, r.attempts) for r in rows] == [("done", 1)]
+
+        await eventually(done, what="the email.send job marked done")
+        assert await status_of(uid) == "sent"
+        await asyncio.sleep(0.3)
+        assert len(smtp.inbox.received) == 1
+    finally:
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
 
 
 async def _is(value: Any, expected: Any) -> bool:

@@ -90,6 +90,41 @@ async def test_plugin_templates_render_and_operators_override_them(news: Path, t
         assert "Pledge 5 EUR" in written.read_text()
 
 
+def templates_plugin(name: str, returns: str, folder: Path) -> FakePlugin:
+    return FakePlugin(name, f"""
+from pathlib import Path
+from coderic_sdk import EmailTemplate
+
+FOLDER = Path({str(folder)!r})
+
+@hookimpl
+def register_email_templates():
+    return {returns}
+""")
+
+
+@pytest.mark.parametrize(("returns", "reason"), [
+    ('[FOLDER, EmailTemplate("news.greeting", FOLDER)]',  # another plugin's name: it would replace that template
+     "email template 'news.greeting' must be named 'copycat.<name>' (or just '<name>')"),
+    ('[EmailTemplate("email.welcome", FOLDER)]', "email template 'email.welcome' must be named 'copycat.<name>' (or just '<name>')"),
+    ('[EmailTemplate("greeting", FOLDER), EmailTemplate("copycat.greeting", FOLDER)]',
+     "email template copycat.greeting is registered twice"),
+    ('[FOLDER, FOLDER.parent / "again"]', "email template copycat.greeting is in two folders: {folder} and {again}"),
+    ('[FOLDER.parent / "dotted"]', "email template 'x.y' must be named 'copycat.<name>' (or just '<name>')"),
+])
+def test_a_template_named_after_another_plugin_or_twice_stops_boot(
+    news: Path, fake_plugins: FakeSite, returns: str, reason: str,  # noqa: F811
+) -> None:
+    from fakeplugins import boot_error
+
+    write_templates(news.parent / "again")
+    (news.parent / "dotted" / "en").mkdir(parents=True)
+    (news.parent / "dotted" / "en" / "x.y.subject.txt").write_text("Hi\n")
+    fake_plugins.install(templates_plugin("copycat", returns, news))
+    message = boot_error("news", "copycat")  # news's own templates are fine; copycat's stop boot, before any start
+    assert message == "plugin 'copycat' failed at register: " + reason.format(folder=news, again=news.parent / "again")
+
+
 async def test_the_digest_skips_empty_and_opted_out_recipients(news: Path, tmp_path: Path) -> None:
     config = {"email_url": f"file://{tmp_path}/mail", "secret_key": SECRET}
     async with start_kernel(plugins=["news"], config=config, database="sqlite", workdir=tmp_path) as running:

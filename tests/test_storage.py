@@ -368,6 +368,41 @@ async def test_a_signed_upload_is_limited_by_size_and_checked_on_confirmation(co
     assert wrong_type.status_code == 415
 
 
+async def test_a_confirmed_signed_upload_gets_the_checksum_of_what_is_stored_read_as_a_stream(coderic_kernel, backend: Backend) -> None:
+    client = coderic_kernel.client
+    size = 3 * 1024 * 1024 + 17  # more than one read chunk (1 MiB)
+    first = MP4 + b"\x01" * (size - len(MP4))
+    second = MP4 + b"\x02" * (size - len(MP4))  # the same URL used again before confirming: this one stays
+    signed = (await client.post("/api/v1/files/uploads", headers=ANA,
+                                json={"purpose": "media.video", "size": size, "content_type": "video/mp4"})).json()
+    file_id = signed["file"]["id"]
+    assert signed["file"]["checksum"] == ""
+    assert await send_form(client, signed, first) in (200, 201, 204)
+    assert await send_form(client, signed, second) in (200, 201, 204)
+
+    store = store_for(coderic_kernel.kernel)
+    chunks: list[int] = []
+    read = store.backend.read
+
+    async def counted(key: str) -> AsyncIterator[bytes]:
+        async for chunk in read(key):
+            chunks.append(len(chunk))
+            yield chunk
+
+    store.backend.read = counted  # type: ignore[method-assign]
+    try:
+        confirmed = await client.post(f"/api/v1/files/uploads/{file_id}/confirm", headers=ANA)
+    finally:
+        del store.backend.read
+    assert confirmed.status_code == 200, confirmed.text
+    expected = hashlib.sha256(second).hexdigest()
+    assert (confirmed.json()["checksum"], confirmed.json()["size"]) == (expected, size)
+    assert sum(chunks) == size and len(chunks) > 1 and max(chunks) <= 1024 * 1024  # streamed, never whole
+    assert (await client.get(f"/api/v1/files/{file_id}", headers=ANA)).json()["checksum"] == expected
+    assert (await coderic_kernel.plugin("media").files.get(file_id)).checksum == expected
+    assert hashlib.sha256((await download(client, file_id)).content).hexdigest() == expected
+
+
 # --- lifecycle -----------------------------------------------------------------------------------
 
 

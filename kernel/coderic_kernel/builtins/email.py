@@ -7,8 +7,7 @@ It uses the same hooks as any plugin; the service behind ``plugin.email`` is in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,6 @@ def register_jobs() -> list[Job | CronJob]:
 
 
 @hookimpl
-def register_routes() -> list[Route]:
+def register_routes(plugin: PluginContext) -> list[Route]:
+    service_for(plugin.kernel)  # type: ignore[arg-type]  # collects every plugin's templates now, at boot
     return routes()
-
-
-@hookimpl
-def lifespan(plugin: PluginContext) -> Any:
-    @asynccontextmanager
-    async def started() -> AsyncIterator[None]:
-        service_for(plugin.kernel)  # type: ignore[arg-type]  # templates are checked before serving
-        yield
-
-    return started()

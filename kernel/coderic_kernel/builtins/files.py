@@ -63,7 +63,7 @@ class FileOut(Schema):
     filename: str = Field(description="The uploader's name for it: metadata only.")
     content_type: str = Field(description="Detected from the content's bytes, not taken from the client.")
     size: int = Field(description="Bytes (of a pending upload: the most it may have).")
-    checksum: str = Field(description="SHA-256 of the content, hex; empty when the kernel did not see the bytes (S3 signed uploads).")
+    checksum: str = Field(description="SHA-256 of the stored content, hex (of a signed upload: once confirmed).")
     visibility: str = Field(description="`private` (the owner only) or `public` (anyone with the URL).")
     status: str = Field(description="`stored`, or `pending` for a signed upload not yet confirmed.")
     attached: bool = Field(description="Whether a plugin uses the file; unattached uploads of some purposes are deleted after a while.")

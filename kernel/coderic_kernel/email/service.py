@@ -15,15 +15,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from coderic_sdk import DigestSource, EmailTemplate, Recipient
+from coderic_sdk import DigestSource, Recipient
 
-from ..errors import PluginError
 from . import store
 from .backends import EmailBackend, PermanentFailure, backend_from_url
 from .message import build, mailbox, message_id, normalise_address, parse_from
 from .sns import SnsVerifier
 from .tables import EmailMessage
-from .templates import Registered, Rendered, Templates, discover
+from .templates import Registered, Rendered, Templates, collect
 from .tokens import Signer
 from .tracking import ROUTES, track, unsubscribe_url
 
@@ -37,7 +36,8 @@ _SERVICES: weakref.WeakKeyDictionary[Kernel, EmailService] = weakref.WeakKeyDict
 
 
 def service_for(kernel: Kernel) -> EmailService:
-    """The kernel's email service, made on first use (templates are collected then)."""
+    """The kernel's email service, made on first use: the built-in ``email`` plugin asks for it
+    while routes are collected at boot, so a bad template stops boot naming its plugin."""
     service = _SERVICES.get(kernel)
     if service is None:
         service = _SERVICES[kernel] = EmailService(kernel)
@@ -53,27 +53,12 @@ class EmailService:
         self.signer = Signer(self.settings)
         self.backend: EmailBackend = backend_from_url(self.settings.email_url)
         self.sns = SnsVerifier(self.settings.email_sns_topics)
-        self.templates = Templates(self._collect_templates(), self.settings.email_templates_dir, self.settings.default_language)
+        self.templates = Templates(
+            collect(kernel.hooks, list(kernel.contexts.values())), self.settings.email_templates_dir, self.settings.default_language
+        )
         self.digest_sources: list[tuple[str, DigestSource]] = [
             (plugin.name, source) for plugin in kernel.contexts.values() for source in kernel.hooks.digest_sources(plugin)
         ]
-
-    def _collect_templates(self) -> list[Registered]:
-        """Each plugin's templates; an ``EmailTemplate`` refines one found in a folder it also returned."""
-        registered: dict[str, Registered] = {}
-        for plugin in self.kernel.contexts.values():
-            items = self.kernel.hooks.email_templates(plugin)
-            found = {t.name: t for item in items if not isinstance(item, EmailTemplate) for t in discover(item)}
-            explicit: dict[str, EmailTemplate] = {}
-            for item in items:
-                if isinstance(item, EmailTemplate):
-                    if item.name in explicit:
-                        raise PluginError(plugin.name, "register", f"email template {plugin.name}.{item.name} is registered twice")
-                    explicit[item.name] = item
-            for template in {**found, **explicit}.values():
-                full = f"{plugin.name}.{template.name}"
-                registered[full] = Registered(full, plugin.name, template)
-        return list(registered.values())
 
     # links ---------------------------------------------------------------------------------
 

@@ -8,19 +8,28 @@ not (they are not HTML), and a subject that renders with a line break is refused
 
 Every template may extend the shared layout: ``{% extends layout.html %}`` in HTML and
 ``{% extends layout.text %}`` in text (the email plugin's ``<language>/_layout.*``).
+
+``collect`` gathers every plugin's templates at boot (the ``email`` plugin asks for them while
+routes are collected), so a template named after another plugin, or registered twice, stops
+boot with one line naming the plugin that registered it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from coderic_sdk import EmailTemplate
+from coderic_sdk import EmailTemplate, PluginContext
 
+from ..errors import PluginError
 from .message import check_header
+
+if TYPE_CHECKING:
+    from ..plugins.hooks import PluginHooks
 
 PARTS = ("subject.txt", "txt", "html")
 LAYOUT_PLUGIN = "email"
@@ -45,6 +54,39 @@ def discover(folder: Path) -> list[EmailTemplate]:
     """Every ``<language>/<name>.subject.txt`` under ``folder``, as a transactional template."""
     names = {path.name.removesuffix(".subject.txt") for path in folder.glob("*/*.subject.txt")}
     return [EmailTemplate(name, folder) for name in sorted(names)]
+
+
+def collect(hooks: PluginHooks, contexts: Sequence[PluginContext]) -> list[Registered]:
+    """Each plugin's templates, named ``<plugin>.<name>``; an ``EmailTemplate`` refines the
+    template of that name found in a folder the plugin also returned."""
+    registered: dict[str, Registered] = {}
+    for plugin in contexts:
+        items = hooks.email_templates(plugin)
+        found: dict[str, EmailTemplate] = {}
+        for folder in (item for item in items if not isinstance(item, EmailTemplate)):
+            for template in discover(folder):
+                _check_name(plugin.name, template.name, template.name)
+                if template.name in found and found[template.name].folder != template.folder:
+                    raise PluginError(plugin.name, "register", f"email template {plugin.name}.{template.name} "
+                                      f"is in two folders: {found[template.name].folder} and {template.folder}")
+                found[template.name] = template
+        explicit: dict[str, EmailTemplate] = {}
+        for item in items:
+            if isinstance(item, EmailTemplate):
+                short = _check_name(plugin.name, item.name, item.name.removeprefix(f"{plugin.name}."))
+                if short in explicit:
+                    raise PluginError(plugin.name, "register", f"email template {plugin.name}.{short} is registered twice")
+                explicit[short] = dataclasses.replace(item, name=short)
+        for template in {**found, **explicit}.values():  # a plugin's names start with its own: no clash across plugins
+            full = f"{plugin.name}.{template.name}"
+            registered[full] = Registered(full, plugin.name, template)
+    return list(registered.values())
+
+
+def _check_name(plugin: str, name: str, short: str) -> str:
+    if not short or "." in short or "/" in short:
+        raise PluginError(plugin, "register", f"email template {name!r} must be named '{plugin}.<name>' (or just '<name>')")
+    return short
 
 
 class Templates:

@@ -194,8 +194,6 @@ class FileStore:
         if stream.size == 0:
             await self.backend.delete([pending_key(record.uid)], ())
             raise Problem(422, "The file is empty.")
-        record.checksum = stream.sha256.hexdigest()
-        await record.save([FileRecord.checksum])
 
     async def confirm_upload(self, record: FileRecord) -> FileRecord:
         """Check what arrived at a signed upload and put it in place (or remove it and refuse)."""
@@ -226,9 +224,21 @@ class FileStore:
             record.variants = ",".join(variants)
         else:
             await self.backend.move(temporary, record.key)
+            # What is stored now, read back as a stream: the kernel may never have seen these
+            # bytes (S3), and on disk a second upload to the same URL may have replaced them.
+            size, record.checksum = await self._digest(record.key)
         record.size, record.content_type, record.status = size, content_type, "stored"
         await record.save([FileRecord.size, FileRecord.content_type, FileRecord.status, FileRecord.checksum, FileRecord.variants])
         return record
+
+    async def _digest(self, key: str) -> tuple[int, str]:
+        """The size and SHA-256 of a stored object, read chunk by chunk (it may be gigabytes)."""
+        sha256 = hashlib.sha256()
+        size = 0
+        async for chunk in self.backend.read(key):
+            sha256.update(chunk)
+            size += len(chunk)
+        return size, sha256.hexdigest()
 
     # --- reading ---------------------------------------------------------------------------
 

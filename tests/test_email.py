@@ -89,13 +89,13 @@ async def test_a_template_arrives_as_text_and_html_in_the_recipients_language(co
 async def test_a_templated_message_goes_through_the_job_queue_to_the_smtp_server(
     coderic_kernel: Any, coderic_services: str, smtp: SMTPServer,
 ) -> None:
-    """In-process jobs, or Redis with an arq worker as ``coderic worker`` runs it (tests/test_jobs.py)."""
+    """In-process jobs, or Redis with an arq worker run as ``coderic worker`` runs it (tests/test_jobs.py)."""
     uid = await mailer(coderic_kernel).send("welcome", Recipient("ana@example.org", name="Ana", language="es"))
     worker = None
     if coderic_services == "redis":
         await asyncio.sleep(0.5)  # an API process with Redis only relays: no worker, no mail
         assert (smtp.inbox.received, await status_of(uid)) == ([], "queued")
-        worker = asyncio.create_task(coderic_kernel.kernel.jobs.run_worker())
+        worker = asyncio.create_task(coderic_kernel.kernel.jobs.run_worker_forever())
     try:
         [message] = await delivered(smtp)
         assert (message["Subject"], message["Message-ID"]) == ("Te damos la bienvenida a Coderic", f"<{uid}@coderic.example>")

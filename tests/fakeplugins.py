@@ -184,3 +184,18 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     project = Project(root, capsys)
     project.configure()
     return project
+
+
+class UserFromHeader:
+    """Stands in for the identity middleware in fake plugins' ``register_middleware``: the
+    ``X-Test-User`` header becomes ``scope["state"]["user_id"]``."""
+
+    def __init__(self, app):  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-test-user":
+                    scope.setdefault("state", {})["user_id"] = value.decode()
+        await self.app(scope, receive, send)

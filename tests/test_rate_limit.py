@@ -31,21 +31,8 @@ CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connec
 
 LIMITED = FakePlugin("limited", code='''
 from coderic_sdk import Problem, RateLimitPolicy, Route
+from fakeplugins import UserFromHeader
 from starlette.middleware import Middleware
-
-
-class UserFromHeader:
-    """Stands in for the identity middleware: ``X-Test-User`` becomes ``scope["state"]["user_id"]``."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-test-user":
-                    scope.setdefault("state", {})["user_id"] = value.decode()
-        await self.app(scope, receive, send)
 
 
 async def ok(ctx):

@@ -28,26 +28,13 @@ from seaweed import SeaweedS3, seaweed  # noqa: F401
 
 MEDIA = FakePlugin("media", """
 from coderic_sdk import FilePurpose
+from fakeplugins import UserFromHeader
 from starlette.middleware import Middleware
-
-
-class TestUser:
-    \"\"\"Test-only identity: the user named by the X-Test-User header.\"\"\"
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-test-user":
-                    scope.setdefault("state", {})["user_id"] = value.decode()
-        await self.app(scope, receive, send)
 
 
 @hookimpl
 def register_middleware():
-    return [Middleware(TestUser)]
+    return [Middleware(UserFromHeader)]
 
 
 @hookimpl

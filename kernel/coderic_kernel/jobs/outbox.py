@@ -10,6 +10,7 @@ from typing import Any
 
 from piccolo.columns.combination import Or
 
+from ..services.json_safe import to_json
 from .tables import OutboxEntry
 
 E = OutboxEntry
@@ -48,7 +49,7 @@ class Outbox:
     ) -> int:
         """Insert a row in the caller's transaction, if any. A known ``key`` returns the existing row's id."""
         values = {
-            E.job: job, E.payload: json.dumps(payload), E.key: key, E.max_attempts: max_attempts,
+            E.job: job, E.payload: to_json(payload, "a job payload"), E.key: key, E.max_attempts: max_attempts,
             E.available_at: now() + timedelta(seconds=delay),
         }
         if key is not None:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -145,10 +144,3 @@ def _scheduled_now() -> Any:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
-
-
-def require_json(payload: Any, what: str) -> None:
-    try:
-        json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-safe: {exc}") from exc

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any, Protocol
 
+from .json_safe import to_json
 from .redis import RedisService
 
 KEY_PREFIX = "coderic:cache:"
@@ -72,11 +73,7 @@ class PluginCache:
     async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError("ttl must be positive")
-        try:
-            raw = json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"cache values must be JSON-safe: {exc}") from exc
-        await self.store.set(self.prefix + key, raw, ttl)
+        await self.store.set(self.prefix + key, to_json(value, "a cache value").encode(), ttl)
 
     async def delete(self, key: str) -> None:
         await self.store.delete(self.prefix + key)

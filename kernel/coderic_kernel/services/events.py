@@ -15,6 +15,7 @@ from coderic_sdk import Event
 
 from ..errors import describe
 from ..jobs.registry import BROADCAST_JOB, EVENT_JOB_PREFIX, JobRegistry, RegisteredHandler, event_from_payload, event_payload
+from .json_safe import to_json
 from .redis import RedisService
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class PluginEvents:
     async def publish(self, name: str, data: Mapping[str, Any]) -> Event:
         if not name.startswith(f"{self.plugin}.") or name == f"{self.plugin}.":
             raise ValueError(f"plugin '{self.plugin}' publishes events named '{self.plugin}.<what>', not {name!r}")
-        _require_json(data)
+        to_json(data, "event data")
         event = Event(name, dict(data), uuid.uuid4().hex, datetime.now(timezone.utc), self.plugin)
         runtime = self.runtime
         for handler in runtime.registry.durable_for(name):
@@ -119,10 +120,3 @@ class PluginEvents:
         runtime.metrics.events.labels(name).inc()
         runtime.nudge()
         return event
-
-
-def _require_json(data: Any) -> None:
-    try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"event data must be JSON-safe: {exc}") from exc

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..jobs.registry import full_name
-from ..jobs.runtime import require_json
 
 if TYPE_CHECKING:
     from ..jobs.runtime import JobsRuntime
@@ -28,10 +27,8 @@ class PluginJobs:
             raise ValueError(f"unknown job {job!r}; jobs of enabled plugins: {known}")
         if delay < 0:
             raise ValueError("delay must not be negative")
-        data = dict(payload or {})
-        require_json(data, "job payload")
-        entry_id = await self.runtime.outbox.add(
-            name, data, delay=delay, key=None if key is None else f"{name}:{key}", max_attempts=registered.max_attempts
+        entry_id = await self.runtime.outbox.add(  # refuses a payload that is not JSON-safe
+            name, dict(payload or {}), delay=delay, key=None if key is None else f"{name}:{key}", max_attempts=registered.max_attempts
         )
         self.runtime.nudge()
         return str(entry_id)

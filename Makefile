@@ -4,6 +4,9 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist processes running the tests: the tests mostly wait (on PostgreSQL, Redis, child
+# servers), so three keep the CI machine's two cores busier than two do.
+TEST_WORKERS ?= 3
 
 .PHONY: install run test test-all bench clean
 
@@ -21,7 +24,7 @@ run: install ## Serve the combined API on embedded defaults at http://$(HOST):$(
 	$(UV) run --frozen coderic serve --migrate --host $(HOST) --port $(PORT)
 
 test: install ## Run the tests (CODERIC_TEST_DATABASES=sqlite,postgresql for both databases).
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install ## Run the benchmarks; each prints ratios against a baseline of the same run.
 	$(UV) run --frozen python bench/run.py

@@ -90,9 +90,11 @@ def _content_length(head: bytes) -> int:
     raise ValueError("response without Content-Length (chunked answers are not supported here)")
 
 
-async def run(port: int, path: str, requests: int, concurrency: int, seconds: float) -> dict[str, float]:
+async def run(port: int, path: str, requests: int, concurrency: int, seconds: float,
+              headers: list[str] | None = None) -> dict[str, float]:
     loop = asyncio.get_running_loop()
-    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: application/json\r\n\r\n".encode()
+    extra = "".join(f"{header}\r\n" for header in headers or [])
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: application/json\r\n{extra}\r\n".encode()
     budget = Budget(requests, seconds)
     started, cpu_started = time.perf_counter(), time.process_time()
     waits = []
@@ -113,8 +115,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0, help="stop sending after this long")
+    parser.add_argument("--header", action="append", default=[], help="a request header, 'Name: value' (repeatable)")
     args = parser.parse_args()
-    coroutine = run(args.port, args.path, args.requests, args.concurrency, args.seconds)
+    coroutine = run(args.port, args.path, args.requests, args.concurrency, args.seconds, args.header)
     try:
         import uvloop  # the same event loop uvicorn uses, when installed
     except ImportError:

@@ -31,11 +31,11 @@ from _servers import (
     kernel_uvicorn_argv,
     serving,
 )
+from request_overhead import PRODUCTION
 
 TARGET = 0.75
 LOAD_SCRIPT = BENCH_DIR / "_load.py"
-VALGRIND_READY_SECONDS = 300.0  # a server under callgrind starts some fifty times slower
-PRODUCTION = {"CODERIC_ENVIRONMENT": "production", "CODERIC_SECRET_KEY": "bench-" + "k" * 40}  # JSON logs
+VALGRIND_READY_SECONDS = 900.0  # a server under callgrind starts some fifty times slower (minutes on a busy machine)
 VARIANTS = {
     "bare": None,
     "kernel": PRODUCTION,
@@ -72,9 +72,13 @@ def instructions(pid: int, outdir: Path) -> int:
     raise BenchmarkError(f"no instruction total in {dumps[-1].name}")
 
 
+def _dump_dir(variant: str) -> str:
+    return variant.replace(" ", "_").replace(",", "")
+
+
 def per_request(name: str, settings: dict[str, str] | None, requests: int, warmup: int, workdir: Path) -> float:
     port = free_port()
-    outdir = workdir / name.replace(" ", "_").replace(",", "")
+    outdir = workdir / _dump_dir(name)
     outdir.mkdir()
     valgrind = [tool("valgrind"), "--tool=callgrind", f"--callgrind-out-file={outdir}/cg.%p"]
     if settings is None:
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=2000, help="requests counted per server")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the counters are zeroed")
     parser.add_argument("--only", choices=sorted(VARIANTS), action="append", help="measure only this variant (and bare)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep callgrind's dumps in DIR/<variant>/ (read them with callgrind_annotate)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="coderic-bench-") as tmp:
@@ -103,6 +109,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, settings in VARIANTS.items():
             if name == "bare" or not args.only or name in args.only:
                 results[name] = per_request(name, settings, args.requests, args.warmup, workdir)
+        if args.keep is not None:
+            for name in results:
+                dumps = workdir / _dump_dir(name)
+                shutil.copytree(dumps, args.keep / dumps.name, dirs_exist_ok=True)
     bare = results["bare"]
     print(f"request overhead in instructions: GET /healthz, {args.requests} requests per server under callgrind")
     print("  (the kernel as in production: JSON logs, metrics, security headers, request ids; outbox relay idle)")

@@ -31,12 +31,13 @@ from _servers import (
 )
 
 TARGET = 0.75
+PRODUCTION = {"CODERIC_ENVIRONMENT": "production", "CODERIC_SECRET_KEY": "bench-" + "k" * 40}  # JSON logs
 LOAD_SCRIPT = BENCH_DIR / "_load.py"
 
 
-def load(child: Child, requests: int, concurrency: int, seconds: float) -> dict[str, float]:
-    """One bounded load run from a separate process."""
-    argv = [sys.executable, str(LOAD_SCRIPT), "--port", str(child.port), "--requests", str(requests),
+def load(child: Child, requests: int, concurrency: int, seconds: float, path: str = "/healthz") -> dict[str, float]:
+    """One bounded load run of GETs on ``path`` from a separate process."""
+    argv = [sys.executable, str(LOAD_SCRIPT), "--port", str(child.port), "--path", path, "--requests", str(requests),
             "--concurrency", str(concurrency), "--seconds", str(seconds)]
     cpu_before = cpu_seconds(child.process.pid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
@@ -45,7 +46,7 @@ def load(child: Child, requests: int, concurrency: int, seconds: float) -> dict[
         raise BenchmarkError(f"load generator failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, float] = json.loads(done.stdout)
     if result["errors"]:
-        raise BenchmarkError(f"{int(result['errors'])} of {int(result['requests'])} answers were not 200")
+        raise BenchmarkError(f"{path}: {int(result['errors'])} of {int(result['requests'])} answers were not 200")
     if cpu_before is not None and cpu_after is not None:
         result["server_cpu_us"] = (cpu_after - cpu_before) / result["requests"] * 1e6
     return result
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="a kernel setting for the kernel server, to see what a feature costs (repeatable)")
     args = parser.parse_args(argv)
     exit_on_sigterm()
-    settings = dict(item.split("=", 1) for item in args.setting)
+    # The kernel as in production (JSON logs), as request_instructions.py measures it.
+    settings = {**PRODUCTION, **dict(item.split("=", 1) for item in args.setting)}
     result = measure(args.rounds, args.requests, args.concurrency, args.seconds, settings)
     report(result)
     return result

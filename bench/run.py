@@ -16,10 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import jobs
+import projects
 import rate_limit
 import email_delivery
 import request_instructions
 import request_overhead
+import search
 import startup
 import storage
 from _servers import BENCH_DIR, BenchmarkError, exit_on_sigterm
@@ -28,6 +30,7 @@ BENCHMARKS = {
     "startup": startup.main, "request_overhead": request_overhead.main,
     "request_instructions": request_instructions.main, "rate_limit": rate_limit.main,
     "jobs": jobs.main, "email_delivery": email_delivery.main, "storage": storage.main,
+    "projects": projects.main, "search": search.main,
 }
 QUICK = {
     "startup": ["--repeat", "2"], "request_overhead": ["--rounds", "2", "--requests", "5000"],
@@ -36,6 +39,8 @@ QUICK = {
     "jobs": ["--count", "300", "--rounds", "1", "--jobs", "500", "--job-rounds", "1"],
     "email_delivery": ["--quick"],
     "storage": ["--size-mib", "8", "--rounds", "1", "--memory-factor", "10"],
+    "projects": ["--projects", "2000", "--rounds", "1", "--requests", "500"],
+    "search": ["--sizes", "2000,10000", "--queries", "100"],
 }
 
 

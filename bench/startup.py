@@ -50,14 +50,15 @@ Requires-Dist: coderic-sdk>=0.1,<0.2
 """
 
 
-def make_trivial_plugins(site: Path, count: int) -> list[str]:
-    """Write ``count`` plugins as installed distributions under ``site`` (a PYTHONPATH entry)."""
+def make_trivial_plugins(site: Path, count: int, template: str = PLUGIN_MODULE, prefix: str = "trivial") -> list[str]:
+    """Write ``count`` plugins as installed distributions under ``site`` (a PYTHONPATH entry);
+    ``template`` is the module's code, formatted with the plugin's ``name``."""
     site.mkdir(parents=True, exist_ok=True)
     names = []
     for index in range(count):
-        name = f"trivial{index}"
+        name = f"{prefix}{index}"
         module = f"coderic_bench_{name}"
-        (site / f"{module}.py").write_text(PLUGIN_MODULE.format(name=name))
+        (site / f"{module}.py").write_text(template.format(name=name))
         dist_info = site / f"{module}-0.1.0.dist-info"
         dist_info.mkdir()
         (dist_info / "METADATA").write_text(METADATA.format(dist=module.replace("_", "-")))

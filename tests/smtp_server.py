@@ -12,10 +12,12 @@ import ipaddress
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -118,3 +120,14 @@ class SMTPServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SMTPServer]:
+    """A real SMTP server on a free loopback port for the test (``from smtp_server import smtp``)."""
+    server = SMTPServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -162,7 +162,7 @@ def test_variables_that_are_not_settings_are_ignored() -> None:
 def test_an_unknown_coderic_variable_is_refused_with_the_known_ones() -> None:
     message = error(environ={"CODERIC_DATABSE_URL": "sqlite:///x.db"})
     assert message.startswith("environment CODERIC_DATABSE_URL is not a setting; kernel settings are ")
-    listed = re.match(r".* kernel settings are ([A-Z_]+(?:, [A-Z_]+)*)", message)
+    listed = re.match(r".* kernel settings are ([A-Z0-9_]+(?:, [A-Z0-9_]+)*)", message)
     assert listed is not None, message
     known = listed.group(1).split(", ")
     assert {"CODERIC_DATABASE_URL", "CODERIC_LOG_LEVEL", "CODERIC_MAX_BODY_BYTES"} <= set(known)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,20 +15,11 @@ from coderic_kernel.email.service import service_for
 from coderic_kernel.email.tables import EmailEvent, EmailMessage, EmailSubscription
 from coderic_sdk import Recipient
 from services import eventually
-from smtp_server import SMTPServer
+from smtp_server import SMTPServer, smtp  # noqa: F401
 
 PUBLIC = "https://coderic.example"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SMTPServer]:
-    server = SMTPServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ async def test_start_refuses_pending_migrations_and_names_their_count(database_u
         async with kernel.started():
             pytest.fail("the kernel started with pending migrations")
     assert "\n" not in str(raised.value)
-    assert f"hello:{CREATE_TABLE}" in str(raised.value)
+    assert any(f"{m.plugin}:{m.id}" in str(raised.value) for m in pending)  # the first few are named
     assert "coderic migrate" in str(raised.value)
 
 

@@ -67,7 +67,7 @@ async def test_access_log_carries_request_id_and_no_secrets(coderic_client, capl
     caplog.set_level(logging.INFO, logger="coderic.access")
     response = await coderic_client.get(
         "/api/v1/hello/greeting?token=abc123&page=2",
-        headers={"X-Request-ID": "req-12345678", "Authorization": "Bearer very-secret"},
+        headers={"X-Request-ID": "req-12345678", "Cookie": "__Host-coderic_session=very-secret"},
     )
     assert response.status_code == 200
     [record] = [r for r in caplog.records if r.name == "coderic.access"]
@@ -124,18 +124,82 @@ def test_secrets_are_redacted_from_log_messages(text: str, secret: str) -> None:
 
 
 def test_the_fast_access_line_is_the_general_one_and_stays_one_line() -> None:
-    from coderic_kernel.observability.logs import access_json, access_line
+    from coderic_kernel.observability.logs import access_json, access_json_parts, access_line
 
-    hostile_path = '/api/v1/x/"quoted"\n2026-01-01T00:00:00.000Z INFO forged'
+    hostile_path = '/api/v1/x/token=abc123/"quoted"\n2026-01-01T00:00:00.000Z INFO forged'
     fields = {
-        "request_id": "abcdef012345", "method": "GET", "route": "/api/v1/x/{id}", "path": hostile_path,
-        "status": 404, "duration_ms": 1.25, "plugin": "hello", "query": "page=2&token=[redacted]",
+        "request_id": "abcdef012345", "method": "GET", "route": "/api/v1/x/{id}", "path": redact(hostile_path),
+        "status": 404, "duration_ms": 1.25, "plugin": "hello", "query": "page=2&token=[redacted]", "user_id": 7,
     }
-    fast = access_json(1.7e9, "abcdef012345", "GET", "/api/v1/x/{id}", hostile_path, 404, 1.25, "hello",
-                       "page=2&token=[redacted]")
-    general = access_line("json", 1.7e9, f"GET {hostile_path} 404", fields)
-    assert "\n" not in fast and json.loads(fast) == json.loads(general)
-    assert json.loads(fast)["path"] == hostile_path
+    parts = access_json_parts("GET", "/api/v1/x/{id}", 404, "hello")
+    fast = access_json(parts, "abcdef012345", hostile_path, 0.00125, "page=2&token=[redacted]", 7, 1_700_000_000_042)
+    general = access_line("json", 1.7e9 + 0.0429, f"GET {redact(hostile_path)} 404", fields)
+    assert "\n" not in fast and "abc123" not in fast
+    assert json.loads(fast) == json.loads(general)
+    assert json.loads(fast)["time"] == "2023-11-14T22:13:20.042Z"
+    assert '"duration_ms":1.250,' in fast
+    # A path equal to its route is the route's own text; a longer duration has more digits.
+    route = json.loads(access_json(parts, "abcdef012345", "/api/v1/x/{id}", 2.5))
+    assert "query" not in route and "user_id" not in route
+    assert (route["path"], route["message"], route["duration_ms"]) == ("/api/v1/x/{id}", "GET /api/v1/x/{id} 404", 2500.0)
+    assert route.keys() == json.loads(general).keys() - {"query", "user_id"}
+
+
+@HELLO
+async def test_the_server_writes_access_lines_straight_to_its_handler(coderic_client) -> None:
+    import io
+
+    from coderic_kernel.observability import logs
+
+    stream = io.StringIO()
+    handler = logs.BufferedStreamHandler(stream, interval=3600)
+    handler.setFormatter(logs.JsonFormatter())
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logs.json_access_sink
+    root.handlers[:], logs.json_access_sink = [handler], handler  # as configure_logging("INFO", "json") does
+    root.setLevel(logging.INFO)
+    try:
+        for _ in range(2):
+            response = await coderic_client.get(
+                "/api/v1/hello/greeting?password=hunter2&page=1", headers={"Authorization": "Bearer very-secret"}
+            )
+        assert stream.getvalue() == ""  # batched
+        handler.flush()
+    finally:
+        root.handlers[:], level, logs.json_access_sink = saved
+        root.setLevel(level)
+    assert stream.getvalue().endswith("\n")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [entry for entry in lines if entry["logger"] == "coderic.access"]
+    assert len(access) == 2
+    entry, status = access[-1], response.status_code  # 401: the bearer token is no session
+    assert entry["request_id"] == response.headers["x-request-id"]
+    assert entry["message"] == f"GET /api/v1/hello/greeting {status}"
+    assert (entry["method"], entry["route"], entry["path"]) == ("GET", "/api/v1/hello/greeting", "/api/v1/hello/greeting")
+    assert (entry["status"], entry["plugin"], entry["level"]) == (status, "hello", "INFO")
+    assert entry["query"] == "password=[redacted]&page=1" and entry["duration_ms"] > 0
+    assert "hunter2" not in stream.getvalue() and "very-secret" not in stream.getvalue()
+
+
+def test_buffered_lines_are_written_in_batches_and_warnings_at_once() -> None:
+    import io
+
+    from coderic_kernel.observability.logs import BufferedStreamHandler
+
+    stream = io.StringIO()
+    handler = BufferedStreamHandler(stream, capacity=3, interval=3600)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.write_line("one")
+    handler.write_line("two")
+    assert stream.getvalue() == ""
+    handler.write_line("three")
+    assert stream.getvalue() == "one\ntwo\nthree\n"
+    handler.write_line("four")
+    handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "careful", (), None))
+    assert stream.getvalue().endswith("three\nfour\ncareful\n")
+    handler.write_line("five")
+    handler.flush()
+    assert stream.getvalue().endswith("careful\nfive\n")
 
 
 @pytest.mark.coderic(plugins=["hello"], config={"access_log": False})

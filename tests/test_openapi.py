@@ -143,11 +143,13 @@ def test_error_responses_follow_the_inputs(document: dict[str, Any]) -> None:
     def statuses(method: str, path: str) -> set[str]:
         return {s for s in document["paths"][path][method]["responses"] if s.startswith(("4", "5"))}
 
-    # Every plugin route is rate limited (the default policy): 429, and no 503 (it fails open).
-    assert statuses("get", "/api/v1/hello/greeting") == {"406", "429", "500"}
-    assert statuses("get", "/api/v1/hello/greetings") == {"406", "422", "429", "500"}
-    assert statuses("post", "/api/v1/hello/greetings") == {"400", "406", "413", "415", "422", "429", "500"}
-    assert statuses("get", "/api/v1/hello/greetings/{greeting_id}") == {"404", "406", "422", "429", "500"}
+    # Every plugin route is rate limited (the default policy): 429, and no 503 (it fails open);
+    # and answers bad credentials with 401, a personal token's missing scope or CSRF with 403.
+    auth = {"401", "403"}
+    assert statuses("get", "/api/v1/hello/greeting") == {"406", "429", "500"} | auth
+    assert statuses("get", "/api/v1/hello/greetings") == {"406", "422", "429", "500"} | auth
+    assert statuses("post", "/api/v1/hello/greetings") == {"400", "406", "413", "415", "422", "429", "500"} | auth
+    assert statuses("get", "/api/v1/hello/greetings/{greeting_id}") == {"404", "406", "422", "429", "500"} | auth
     assert {"Retry-After", "RateLimit", "RateLimit-Policy"} <= set(document["components"]["responses"]["TooManyRequests"]["headers"])
     problem = document["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "instance", "request_id"} <= set(problem["required"])
@@ -297,7 +299,7 @@ def test_path_convertors_declared_statuses_and_permissions() -> None:
     for status in ("403", "409", "410", "423"):
         assert responses[status]["content"] == {"application/problem+json": {"schema": PROBLEM_REF}}, status
     assert responses["410"]["description"] == "The item was removed for good."
-    assert set(responses) == {"200", "202", "403", "404", "406", "409", "410", "423", "500"}
+    assert set(responses) == {"200", "202", "401", "403", "404", "406", "409", "410", "423", "500"}
 
 
 def test_an_operation_id_used_twice_stops_the_build() -> None:

@@ -308,7 +308,7 @@ def ordered_pair() -> list[FakePlugin]:
 
 def test_plugins_load_after_the_plugins_they_require(fake_plugins: FakeSite) -> None:
     fake_plugins.install(*ordered_pair())
-    assert [p.name for p in boot("a", "b").plugins] == ["kernel", "email", "files", "b", "a"]
+    assert [p.name for p in boot("a", "b").plugins] == ["kernel", "email", "auth", "files", "notifications", "search", "b", "a"]
 
 
 async def test_the_plugin_list_shows_load_order_and_packaging_metadata(fake_plugins: FakeSite, tmp_path: Path) -> None:
@@ -317,9 +317,11 @@ async def test_the_plugin_list_shows_load_order_and_packaging_metadata(fake_plug
         response = await running.client.get("/api/v1/plugins")
     assert response.status_code == 200
     listed = {p["name"]: p for p in response.json()["plugins"]}
-    assert list(listed) == ["kernel", "email", "files", "b", "a"]
+    assert list(listed) == ["kernel", "email", "auth", "files", "notifications", "search", "b", "a"]
     assert listed["kernel"]["builtin"] is True
-    assert listed["kernel"]["hooks"] == ["register_health_checks", "register_piccolo_app", "register_routes"]
+    assert listed["kernel"]["hooks"] == [
+        "register_health_checks", "register_permissions", "register_piccolo_app", "register_routes",
+    ]
     shown = ["version", "description", "distribution", "requires", "sdk_range", "builtin", "hooks"]
     assert {k: listed["a"][k] for k in shown} == {
         "version": "1.4.0", "description": "Plugin A, which needs B.", "distribution": "fake-a",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import subprocess
 import sys
 import textwrap
@@ -17,11 +18,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 from coderic_kernel.errors import ConfigError
-from coderic_kernel.services.ratelimit import MemoryRateLimitStore, RateLimiter, policy_header
+from coderic_kernel.services.ratelimit import (
+    MemoryRateLimitStore,
+    RateLimiter,
+    RedisRateLimitStore,
+    StoreUnavailable,
+    policy_header,
+)
+from coderic_kernel.services.ratelimit.gcra import header_counts, next_unit_after, remaining
+from coderic_kernel.services.redis import RedisService
 from coderic_kernel.testing import RunningKernel, start_kernel, throwaway_redis
 from coderic_kernel.web.app import create_app
 from coderic_sdk import Problem, RateLimitPolicy
@@ -287,9 +297,10 @@ def test_a_route_naming_an_unknown_policy_stops_boot(fake_plugins) -> None:  # n
             return [Route("GET", "/x", ok, name="x", rate_limit="typo.strict")]
     '''))
     message = boot_error("typo")
-    assert message == (
-        "plugin 'typo' failed at routes: route 'x': rate_limit 'typo.strict' names no registered policy (known: default)"
+    assert message.startswith(
+        "plugin 'typo' failed at routes: route 'x': rate_limit 'typo.strict' names no registered policy (known: "
     )
+    assert "default" in message  # with the built-in plugins' policies (auth.*)
 
 
 @pytest.mark.parametrize(
@@ -334,7 +345,7 @@ def test_bad_rate_settings_stop_boot_naming_the_setting(fake_plugins, settings, 
 
 def test_an_unknown_override_lists_the_known_policies(fake_plugins) -> None:  # noqa: F811
     fake_plugins.install(LIMITED)
-    with pytest.raises(ConfigError, match=r"no policy is named 'limited.typo'; accepted: one of default, limited.burst"):
+    with pytest.raises(ConfigError, match=r"no policy is named 'limited.typo'; accepted: one of (auth\.\w+, )*default, limited.burst"):
         boot("limited", settings={"rate_limits": {"limited.typo": "5/minute"}})
 
 
@@ -388,12 +399,72 @@ async def test_redis_losing_its_scripts_or_connections_costs_no_check(limited, c
         redis = running.kernel.redis.client
         await redis.script_flush()  # as after a restart
         after_flush = await limiter.decide(policy, "after-flush")
-        await redis.client_kill_filter(_type="normal", skipme=True)  # the limiter's connection goes stale
+        # the limiter's connections go stale; only this database's: other test workers share the server
+        database = str(redis.connection_pool.connection_kwargs.get("db", 0))
+        mine = (await redis.client_info())["id"]
+        others = [c["id"] for c in await redis.client_list(_type="normal") if str(c["db"]) == database and c["id"] != mine]
+        assert others, "the limiter holds a connection of its own"
+        for client_id in others:
+            await redis.client_kill_filter(_id=client_id)
         after_kill = await limiter.decide(policy, "after-kill")
         again = await limiter.decide(policy, "after-kill")
     for decision in (first, after_flush, after_kill):
         assert decision is not None and decision.allowed, "None: the store failed and the limiter failed open"
     assert again is not None and not again.allowed
+
+
+@asynccontextmanager
+async def silenceable_proxy(url: str) -> AsyncIterator[tuple[str, Callable[[bool], None]]]:
+    """A TCP relay to the Redis of ``url``: ``(its URL, silence)``; ``silence(True)`` drops what
+    clients send from then on, as a Redis that stopped answering would look to them."""
+    target = urlsplit(url)
+    silent = False
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, droppable: bool) -> None:
+        try:
+            while data := await source.read(65536):
+                if not (droppable and silent):
+                    sink.write(data)
+        finally:
+            sink.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        for task in (pipe(reader, up_writer, True), pipe(up_reader, writer, False)):
+            tasks.add(asyncio.create_task(task))
+
+    def silence(on: bool) -> None:
+        nonlocal silent
+        silent = on
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}{target.path}", silence
+    finally:
+        server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize("coderic_services", ["redis"], indirect=True)
+async def test_a_redis_that_stops_answering_fails_checks_within_its_timeout(coderic_services: str) -> None:
+    async with throwaway_redis() as url, silenceable_proxy(url) as (proxied, silence):
+        store = RedisRateLimitStore(RedisService(proxied + "?socket_timeout=0.2"))
+        try:
+            assert (await store.arrive("k", 1.0, 5))[0]
+            silence(True)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="no answer from Redis within 0.2 s"):
+                await store.arrive("k", 1.0, 5)
+            assert time.monotonic() - started < 1.0  # one to two timeouts
+            silence(False)
+            allowed, backlog = await store.arrive("k", 1.0, 5)  # on a new connection
+            assert allowed and 1.0 < backlog <= 2.0  # the second check counted, the dropped one not
+        finally:
+            await store.redis.close()
 
 
 # Several processes sharing one Redis ----------------------------------------------------------
@@ -458,6 +529,15 @@ async def test_gcra_on_a_controlled_clock() -> None:
     clock.now += 10
     full = await limiter.decide(policy, "k")
     assert full is not None and full.remaining == 9
+
+
+@pytest.mark.parametrize("burst", [1, 3, 10])
+def test_the_header_counts_are_remaining_and_the_next_unit_rounded_up(burst: int) -> None:
+    interval = 0.7
+    for step in range(3 * burst + 1):  # backlogs from none to a full burst
+        backlog = step * interval / 3
+        left = remaining(backlog, interval, burst)
+        assert header_counts(backlog, interval, burst) == (left, math.ceil(next_unit_after(backlog, interval, burst, left)))
 
 
 async def test_the_memory_store_forgets_full_buckets() -> None:

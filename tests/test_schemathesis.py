@@ -1,6 +1,6 @@
 """Property-based tests of the live API against its own OpenAPI document (schemathesis).
 
-A real uvicorn server runs the kernel with the hello plugin on a SQLite file, migrated at
+A real uvicorn server runs the kernel with the hello and projects plugins on a SQLite file, migrated at
 start-up through the app's lifespan, in a background thread. Every operation of the
 document gets up to ``MAX_EXAMPLES`` generated requests, derandomised so a failure
 reproduces; every response must be free of server errors and match the document.
@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 import uvicorn
 from coderic_kernel.config import load_configuration
 from coderic_kernel.kernel import Kernel
@@ -24,7 +25,7 @@ from coderic_kernel.web.app import create_app
 from coderic_kernel.web.openapi import OPENAPI_PATH
 from hypothesis import HealthCheck, settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15  # per operation: 136 operations make about 2,000 requests
 START_SECONDS = 15.0
 
 
@@ -35,7 +36,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     overrides = {
         "environment": "test",
         "database_url": f"sqlite:///{database}",
-        "plugins.enabled": ["hello"],
+        "plugins.enabled": ["hello", "projects"],
         "migrate_on_start": True,
     }
     kernel = Kernel.boot(load_configuration(environ={}, overrides=overrides, read_files=False))
@@ -86,7 +87,14 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(operation_id="he
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_to_its_document(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # A cursor is opaque: only one the API gave is valid, and any other is refused with 422
+    # naming query.cursor. No schema can say which strings the API gave, so a generated one
+    # being refused is no failure. A search filter, facet or sort is a language the schema
+    # cannot describe: a string the schema allows may still name no attribute, and is rightly
+    # a 422 (never a 500).
+    opaque = bool(case.query and "cursor" in case.query)
+    semantic = case.operation.label == "GET /api/v1/search"
+    case.call_and_validate(excluded_checks=[positive_data_acceptance] if opaque or semantic else None)
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])

@@ -22,7 +22,7 @@ async def test_the_marker_chooses_plugins_and_their_settings(
     settings = coderic_kernel.plugin("hello").settings
     assert settings.greeting == "hola"
     assert settings.max_greetings == 7
-    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "files", "hello"]
+    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "auth", "files", "notifications", "search", "hello"]
 
 
 @pytest.mark.coderic(plugins=["hello"])
@@ -33,7 +33,7 @@ async def test_unset_settings_keep_their_defaults(coderic_kernel: Any) -> None:
 
 async def test_without_the_marker_only_the_builtins_run(coderic_kernel: Any, coderic_plugins: list[str]) -> None:
     assert coderic_plugins == []
-    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "files"]
+    assert [p.name for p in coderic_kernel.kernel.plugins] == ["kernel", "email", "auth", "files", "notifications", "search"]
     assert (await coderic_kernel.client.get("/api/v1/hello/greeting")).status_code == 404
     assert (await coderic_kernel.client.get("/api/v1/plugins")).status_code == 200
 
@@ -95,3 +95,29 @@ class TestOverridingTheFixtures:
         assert coderic_kernel.plugin("hello").settings.greeting == "hej"
         response = await coderic_kernel.client.get("/api/v1/hello/greeting")
         assert response.json() == {"greeting": "hej"}
+
+
+@pytest.mark.coderic(plugins=["hello"])
+async def test_check_plugin_says_what_a_plugin_lacks(coderic_kernel: Any) -> None:
+    from coderic_sdk.testing import check_plugin
+
+    # hello keeps a table but declares no personal data; its migrations do run both ways first
+    with pytest.raises(AssertionError, match="keeps tables but declares no personal data"):
+        await check_plugin(coderic_kernel, "hello")
+    assert await coderic_kernel.kernel.migrations.pending() == []
+    with pytest.raises(AssertionError, match="is not loaded"):
+        await check_plugin(coderic_kernel, "tasks")
+    contract = await coderic_kernel.contract("hello")
+    assert "hello.boom" in contract.operations and contract.tables == ("hello_greeting",)
+
+
+@pytest.mark.coderic(plugins=["hello"])
+async def test_coderic_user_grants_a_role_globally_or_on_one_resource(coderic_user: Any) -> None:
+    from coderic_sdk import Resource
+
+    moderator = await coderic_user("mod@example.org", role="moderator")
+    owner = await coderic_user(role="project_owner", on=Resource("hello.project", "7"))
+    roles = (await moderator.client.get("/api/v1/me/roles")).json()
+    assert "moderator" in str(roles)
+    grants = (await owner.client.get("/api/v1/me/roles")).json()["grants"]
+    assert [(g["role"], g["resource_type"], g["resource_id"]) for g in grants] == [("project_owner", "hello.project", "7")]

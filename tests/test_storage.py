@@ -282,6 +282,22 @@ async def test_another_users_private_file_is_not_found_and_requests_without_a_us
     assert len(backend.objects()) == 1
 
 
+async def test_signed_in_owners_and_admins_reach_private_files_and_others_do_not(coderic_kernel, backend: Backend) -> None:
+    """The same rules with real sign-ins (access tokens) instead of the test header."""
+    owner = await coderic_kernel.sign_in(await coderic_kernel.create_user("ana@example.org"))
+    other = await coderic_kernel.sign_in(await coderic_kernel.create_user("bea@example.org"))
+    admin = await coderic_kernel.sign_in(await coderic_kernel.create_user("root@example.org", roles=["admin"]))
+    file_id = (await upload(owner, "media.document", PDF, "mine.pdf", headers={})).json()["id"]
+    assert (await owner.get(f"/api/v1/files/{file_id}")).status_code == 200
+    assert (await other.get(f"/api/v1/files/{file_id}")).status_code == 404
+    assert (await other.delete(f"/api/v1/files/{file_id}")).status_code == 404
+    assert (await admin.get(f"/api/v1/files/{file_id}")).json()["id"] == file_id
+    assert (await admin.get(f"/api/v1/files/{file_id}/content")).status_code == 302
+    assert (await admin.delete(f"/api/v1/files/{file_id}")).status_code == 204
+    assert (await owner.get(f"/api/v1/files/{file_id}")).status_code == 404
+    assert backend.objects() == []
+
+
 # --- images ------------------------------------------------------------------------------------
 
 

@@ -298,7 +298,7 @@ async def test_the_plugin_list_names_the_builtin_kernel_and_enabled_plugins(code
     response = await coderic_client.get("/api/v1/plugins")
     assert response.status_code == 200
     plugins = {p["name"]: p for p in response.json()["plugins"]}
-    assert list(plugins) == ["kernel", "email", "files", "hello"]
+    assert list(plugins) == ["kernel", "email", "auth", "files", "notifications", "search", "hello"]
     kernel, hello = plugins["kernel"], plugins["hello"]
     assert kernel["builtin"] is True
     assert kernel["version"] == version("coderic-kernel")

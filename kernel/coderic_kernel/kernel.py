@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from coderic_sdk import PluginInfo
 from piccolo.table import Table
@@ -25,9 +25,14 @@ from .plugins.contributions import (
     collect_apps, collect_health_checks, collect_middleware, collect_rate_limits, collect_routes,
 )
 from .plugins.loader import LoadedPlugins, load_plugins
+from .permissions.registry import PermissionRegistry
+from .permissions.service import PermissionService
 from .services.cache import cache_store
 from .services.ratelimit import RateLimiter
 from .services.redis import RedisService
+
+if TYPE_CHECKING:
+    from .identity.authenticate import Authenticator
 
 
 class Kernel:
@@ -49,6 +54,7 @@ class Kernel:
         self.routes = collect_routes(self.hooks, ordered)
         self.middleware = collect_middleware(self.hooks, ordered)
         self.health_checks = collect_health_checks(self.hooks, ordered)
+        self.permissions = PermissionService(self, PermissionRegistry.collect(self.hooks, ordered, self.routes))
         self.rate_limiter = RateLimiter.build(config, self.redis, collect_rate_limits(self.hooks, ordered, self.routes), self.metrics)
         self.migrations = MigrationRunner(self.database, self.apps)
         self.jobs = JobsRuntime(self)
@@ -77,6 +83,13 @@ class Kernel:
     @property
     def dialect(self) -> Literal["sqlite", "postgresql"]:
         return self.database.dialect
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """Who sent a request; every route handler asks (``identity/authenticate.py``)."""
+        from .identity.service import identity_for
+
+        return identity_for(self).authenticator
 
     def plugin(self, name: str) -> PluginContextImpl:
         return self.contexts[name]

@@ -19,13 +19,21 @@ class Event:
     source: str  # the plugin that published it
 
 
+#: Broadcast only, by the kernel, in one process: its connection to the other processes'
+#: events (Redis pub/sub) was lost and is back, so its broadcast handlers may have missed
+#: events. A handler of it brings in-memory state up to date (drop a cache, tell clients to
+#: resync). ``data["lost_at"]`` is when the connection was lost (ISO 8601).
+EVENTS_RESUMED = "kernel.events_resumed"
+
+
 @dataclass(frozen=True, slots=True)
 class EventHandler:
     """Call ``handler`` for every event whose name matches ``pattern`` (``projects.*``).
 
     ``durable``: once per event, through the job outbox (survives restarts; retried; for
     side effects such as emails). ``broadcast``: in every running process, at most once,
-    right away (for in-memory state: caches, WebSocket fan-out).
+    right away (for in-memory state: caches, WebSocket fan-out); what a process misses while
+    its connection to Redis is down is not sent again, and ``EVENTS_RESUMED`` says so.
     """
 
     pattern: str

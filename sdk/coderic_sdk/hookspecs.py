@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     from .email import DigestSource, EmailTemplate
     from .events import EventHandler
     from .jobs import CronJob, Job
+    from .notifications import NotificationType
+    from .permissions import Permission, ResourcePolicy, Role
+    from .profiles import ProfileSection
+    from .personal_data import PersonalData
     from .ratelimit import RateLimitPolicy
     from .routes import Route
+    from .search import SearchIndex
     from .services import PluginContext
     from .settings import PluginSettings
     from .storage import FilePurpose
@@ -95,6 +100,46 @@ def register_rate_limits(plugin: PluginContext) -> Iterable[RateLimitPolicy]:
 
 
 # --------------------------------------------------------------------------------------
+# Permissions: what the plugin's users may do (see docs/permissions.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_permissions(plugin: PluginContext) -> Iterable[Permission]:
+    """Return the plugin's permissions, named ``<plugin>.<action>``, with the roles that hold
+    them by default. A route naming a permission nobody registered stops boot.
+    """
+
+
+@hookspec
+def register_roles(plugin: PluginContext) -> Iterable[Role]:
+    """Return roles the plugin brings, named ``<plugin>.<role>`` (``projects.maintainer``);
+    scoped ones are granted on a resource only. The seven built-in roles need no declaring.
+    """
+
+
+@hookspec
+def register_resource_policies(plugin: PluginContext) -> Iterable[ResourcePolicy]:
+    """Return the plugin's say over its own resources (a public project anyone may view), one
+    per resource type, which must start with ``<plugin>.``.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Personal data: what the plugin keeps about a member (see docs/personal-data.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_personal_data(plugin: PluginContext) -> Iterable[PersonalData]:
+    """Return each kind of data the plugin keeps about a user, with the async ``export`` and
+    ``delete`` the kernel calls when the member asks for their data or deletes their account.
+
+    Names are unique within the plugin; exports go into ``<plugin>.json`` of the member's archive.
+    """
+
+
+# --------------------------------------------------------------------------------------
 # Background work: jobs, schedules and reactions to events.
 # --------------------------------------------------------------------------------------
 
@@ -138,6 +183,18 @@ def register_digest_sources(plugin: PluginContext) -> Iterable[DigestSource]:
 
 
 # --------------------------------------------------------------------------------------
+# Notifications: what members can be notified of (see docs/notifications.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_notification_types(plugin: PluginContext) -> Iterable[NotificationType]:
+    """Return the plugin's notification types, named ``<plugin>.<name>``, with their default
+    channels; members choose per type. Results of all plugins are merged, a key used twice stops boot.
+    """
+
+
+# --------------------------------------------------------------------------------------
 # Files: what uploads may be (see docs/storage.md).
 # --------------------------------------------------------------------------------------
 
@@ -147,6 +204,34 @@ def register_file_purposes(plugin: PluginContext) -> Iterable[FilePurpose]:
     """Return the kinds of file the plugin stores: size limit, allowed types, visibility, image variants.
 
     Each is named ``<plugin>.<name>``; results of all plugins are merged. Uploads name a purpose.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Profiles: what a member's profile shows (see docs/profiles.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_profile_sections(plugin: PluginContext) -> Iterable[ProfileSection]:
+    """Return sections the plugin adds to every member's profile (``freelancers.rates``).
+
+    Each is named ``<plugin>.<name>``; results of all plugins are merged, a name used twice stops boot.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Search: what members can find (see docs/search.md).
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_search_indexes(plugin: PluginContext) -> Iterable[SearchIndex]:
+    """Return the plugin's search indexes, named ``<plugin>.<name>``: text fields with weights,
+    filterable, facetable and sortable attributes, the language, and how to produce documents.
+
+    The operator's backend (``CODERIC_SEARCH_URL``) keeps them; ``plugin.search`` feeds and asks
+    them, and ``coderic search reindex`` rebuilds them. A name used twice stops boot.
     """
 
 

@@ -74,3 +74,13 @@ class Forbidden(Problem):
 
     def __init__(self, detail: str = "You may not do this.") -> None:
         super().__init__(403, detail)
+
+
+class Unauthorized(Problem):
+    """401: the request needs a signed-in user, or its credentials are invalid or expired.
+
+    ``WWW-Authenticate`` names the accepted schemes (RFC 9110 section 11.6.1)."""
+
+    def __init__(self, detail: str = "Sign in to do this.", *, error: str | None = None) -> None:
+        challenge = 'Bearer realm="coderic"' + (f', error="{error}"' if error else "")
+        super().__init__(401, detail, headers={"WWW-Authenticate": challenge})

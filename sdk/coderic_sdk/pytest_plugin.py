@@ -161,3 +161,39 @@ async def coderic_kernel(
 async def coderic_client(coderic_kernel: Any) -> Any:
     """An ``httpx2.AsyncClient`` bound to the test kernel's app (no network)."""
     return coderic_kernel.client
+
+
+@pytest.fixture
+def coderic_user(coderic_kernel: Any) -> Any:
+    """Make a member signed in: ``ana = await coderic_user("ana@example.org")``, with a global
+    role (``role="moderator"``) or a role on one resource (``role="projects.maintainer",
+    on=Resource("projects.project", "1")``). ``ana.id`` is their id, ``ana.client`` their client."""
+    return coderic_kernel.user
+
+
+@pytest.fixture
+def coderic_emails(coderic_kernel: Any) -> Any:
+    """``await coderic_emails(to=None, template=None)``: the emails sent, once queued work has run
+    (``SentEmail``: ``to``, ``template``, ``subject``, ``text``, ``html``)."""
+    return coderic_kernel.emails
+
+
+@pytest.fixture
+def coderic_notifications(coderic_kernel: Any) -> Any:
+    """``await coderic_notifications(user_id, type=None)``: what a member was notified of, once
+    queued work has run (``DeliveredNotification``: ``type``, ``data``, ``in_app``, ``email``)."""
+    return coderic_kernel.notifications
+
+
+@pytest.fixture
+def coderic_search(coderic_kernel: Any) -> Any:
+    """``await coderic_search(index, q="", user=None, filter=None, facets=(), sort=())``: what a
+    member (``user``, an id; ``None``: a guest) finds, once queued index updates have run
+    (``SearchResults``: ``hits``, ``total``, ``facets``)."""
+    return coderic_kernel.search
+
+
+@pytest.fixture
+def coderic_events(coderic_kernel: Any) -> Any:
+    """The list of events published during the test (``Event``: ``name``, ``data``, ``source``)."""
+    return coderic_kernel.events

@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from starlette.requests import Request
 
+from .auth import CurrentUser
+from .permissions import ResourceFinder
+from .problems import Unauthorized
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -40,6 +44,18 @@ class RequestContext(Generic[BodyT, QueryT, PathT]):
     def request_id(self) -> str:
         return str(self.request.scope.get("state", {}).get("request_id", ""))
 
+    @property
+    def user(self) -> CurrentUser | None:
+        """The signed-in caller, or ``None`` for an anonymous request."""
+        return self.request.scope.get("state", {}).get("user")  # type: ignore[no-any-return]
+
+    def require_user(self) -> CurrentUser:
+        """The signed-in caller; answers 401 when there is none."""
+        user = self.user
+        if user is None:
+            raise Unauthorized()
+        return user
+
 
 #: A handler: ``async def handler(ctx: RequestContext) -> Schema | dict | list | Response | None``.
 Endpoint = Callable[[RequestContext[Any, Any, Any]], Awaitable[Any]]
@@ -53,7 +69,11 @@ class Route:
     plugin's name; claiming another prefix fails at start-up if another plugin holds it.
     ``body`` models must forbid unknown fields (subclass :class:`coderic_sdk.Schema`).
     ``response`` describes the success body; ``responses`` documents other statuses.
-    ``permission`` names what the caller needs (``<plugin>.<action>``).
+    ``authenticated`` answers 401 before the handler runs unless a user is signed in.
+    ``permission`` names what the caller needs (``<plugin>.<action>``), checked before the
+    handler runs; ``resource`` finds what it is about (``permissions.from_path(...)``), so a
+    role granted on that resource counts. Denied: 401 for a guest, 404 when the caller may not
+    see the resource, 403 otherwise.
     ``rate_limit`` names a policy (``<plugin>.<name>`` or a kernel one such as ``default``);
     routes without one share the ``default`` policy.
     ``deprecated`` is the date the route was deprecated and ``sunset`` the date it goes away;
@@ -79,6 +99,8 @@ class Route:
     description: str = ""
     tags: tuple[str, ...] = ()
     permission: str | None = None
+    authenticated: bool = False
+    resource: ResourceFinder | None = None
     rate_limit: str | None = None
     prefix: str | None = None
     deprecated: date | None = None
@@ -97,5 +119,7 @@ class Route:
             raise ValueError(f"route {self.name!r}: a {method} route cannot take a body")
         if self.raw_body and (self.body is not None or method in {"GET", "DELETE"}):
             raise ValueError(f"route {self.name!r}: raw_body is for routes without a body model that take a body")
+        if self.resource is not None and self.permission is None:
+            raise ValueError(f"route {self.name!r}: a resource is only looked up for a permission")
         if self.sunset is not None and self.deprecated is None:
             raise ValueError(f"route {self.name!r}: a sunset date needs a deprecation date")

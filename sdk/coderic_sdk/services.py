@@ -15,10 +15,15 @@ if TYPE_CHECKING:
     from .email import Mailer
     from .events import EventBus
     from .jobs import Jobs
+    from .notifications import Notifier
+    from .permissions import Permissions
+    from .profiles import ActivityLog
     from .ratelimit import RateLimits
+    from .search import Search
     from .settings import PluginSettings
     from .storage import Storage
     from .types import PluginInfo
+    from .users import Users
 
 
 @runtime_checkable
@@ -101,6 +106,31 @@ class PluginContext(Protocol):
         ...
 
     @property
+    def notifications(self) -> Notifier:
+        """Sends this plugin's notification types to members (inbox, real time, email)."""
+        ...
+
+    @property
+    def permissions(self) -> Permissions:
+        """Checks and role grants (``allowed``, ``require``, ``filter``, ``grant``, ``revoke``)."""
+        ...
+
+    @property
     def files(self) -> Storage:
         """Stores and serves files of this plugin's purposes (local disk or S3)."""
+        ...
+
+    @property
+    def activity(self) -> ActivityLog:
+        """Records members' activities of types ``<this plugin>.<what>`` (their profile's history)."""
+        ...
+
+    @property
+    def users(self) -> Users:
+        """Looks up active members by id (name and avatar only), e.g. to check an invitee exists."""
+        ...
+
+    @property
+    def search(self) -> Search:
+        """Feeds and asks this plugin's search indexes (``index``, ``delete``, ``refresh``, ``query``)."""
         ...

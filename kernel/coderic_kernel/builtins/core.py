@@ -1,8 +1,12 @@
-"""The ``kernel`` built-in plugin: database readiness and the list of enabled plugins."""
+"""The ``kernel`` built-in plugin: database readiness, the list of enabled plugins, the kernel's
+permissions and the admin API (``/api/v1/admin``)."""
 
 from __future__ import annotations
 
-from coderic_sdk import HealthCheck, PluginContext, RequestContext, Route, Schema, hookimpl
+from coderic_sdk import HealthCheck, Permission, PluginContext, RequestContext, Route, Schema, hookimpl
+
+from ..admin.permissions import KERNEL_PERMISSIONS, PLUGINS_VIEW
+from ..admin.routes import routes as admin_routes
 
 
 class PluginOut(Schema):
@@ -30,9 +34,15 @@ def register_routes(plugin: PluginContext) -> list[Route]:
         Route(
             "GET", "/plugins", list_plugins, name="list_plugins", prefix="", response=PluginList,
             summary="Enabled plugins", description="Every enabled plugin, built-ins first, in load order.",
-            tags=("kernel",),
-        )
+            tags=("kernel",), permission=PLUGINS_VIEW,
+        ),
+        *admin_routes(),
     ]
+
+
+@hookimpl
+def register_permissions() -> list[Permission]:
+    return list(KERNEL_PERMISSIONS)
 
 
 @hookimpl

@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from coderic_sdk import CronJob, EmailTemplate, Job, JobContext, PluginContext, Route, hookimpl
+from coderic_sdk import CronJob, EmailTemplate, Job, JobContext, Permission, PersonalData, PluginContext, Route, hookimpl
 
 from ..email import digest, newsletter
+from ..email.account_routes import PERMISSIONS as EMAIL_PERMISSIONS
+from ..email.account_routes import routes as account_routes
 from ..email.routes import routes
 from ..email.service import SEND_JOB, service_for
+from ..personal_data import email as email_data
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "email" / "templates"
 _SECURITY = {"security_url": "https://coderic.example/account/security"}
@@ -42,6 +45,8 @@ KERNEL_TEMPLATES = (
                           "items": [{"title": "Hackathon results", "url": "https://coderic.example/blog/hackathon",
                                      "summary": "Twelve teams, three winners."}]}),
     EmailTemplate("test", TEMPLATES, track=False, sample={}),
+    EmailTemplate("data_export_ready", TEMPLATES, track=False,
+                  sample={"export_url": "https://coderic.example/account/data", "expires_at": "2026-12-07 09:30 UTC"}),
 )
 
 
@@ -82,4 +87,14 @@ def register_jobs() -> list[Job | CronJob]:
 @hookimpl
 def register_routes(plugin: PluginContext) -> list[Route]:
     service_for(plugin.kernel)  # type: ignore[arg-type]  # collects every plugin's templates now, at boot
-    return routes()
+    return [*routes(), *account_routes()]
+
+
+@hookimpl
+def register_permissions() -> list[Permission]:
+    return list(EMAIL_PERMISSIONS)
+
+
+@hookimpl
+def register_personal_data() -> list[PersonalData]:
+    return email_data.declarations()

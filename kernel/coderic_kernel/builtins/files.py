@@ -1,9 +1,9 @@
 """The ``files`` built-in plugin: the file API at ``/api/v1/files``, the clean-up cron job,
 the ``storage`` health check and, on S3, the bucket's lifecycle rules.
 
-The owner of a request is ``scope["state"]["user_id"]``, which the identity plugin will set;
-until then routes that need an owner answer 401. Another user's private file is a 404, as
-if it did not exist.
+The owner of a request is the signed-in user (``scope["state"]["user_id"]``, set by the
+identity service); routes that need an owner answer 401 to guests. Another user's private file
+is a 404, as if it did not exist, except for those holding ``files.manage_any`` (admins).
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from coderic_sdk import (
-    CronJob, FieldError, HealthCheck, JobContext, NotFound, PluginContext, Problem, RequestContext, Route, Schema,
-    hookimpl,
+    CronJob, FieldError, HealthCheck, JobContext, NotFound, Permission, PersonalData, PluginContext, Problem,
+    RequestContext, Route, Schema, hookimpl,
 )
 from pydantic import Field
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from ..personal_data import files as files_data
 from ..storage.keys import content_disposition
+from ..web import convertors  # noqa: F401  # {file_id:hex32}: /files/usage is never taken for an id
 from ..storage.lifecycle import clean_up
 from ..storage.multipart import read_upload
 from ..storage.purposes import resolve
@@ -38,20 +39,6 @@ UNAUTHENTICATED = "Sign in to use files."
 FILE_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
-class FileIdConvertor(Convertor[str]):
-    """``{file_id:file_id}``: only a file id matches, so ``/files/usage`` and ``/files/uploads``
-    are never taken for one (a wrong method on them is a 405, an unknown id a 404)."""
-
-    regex = "[0-9a-f]{32}"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("file_id", FileIdConvertor())
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -148,17 +135,20 @@ def out(record: FileRecord) -> FileOut:
 
 
 async def readable(ctx: RequestContext[Any, Any, FilePath], owner: str | None) -> FileRecord:
-    """The file, if the caller may read it: its owner's, or public. Otherwise a 404."""
+    """The file, if the caller may read it: public, its owner's, or anyone's for those who may
+    manage every file (admins). Otherwise a 404."""
     record = await store_of(ctx).record(ctx.path.file_id)
-    if record is None or (record.visibility != "public" and (owner is None or record.owner != owner)):
+    if record is None or (record.visibility != "public" and (owner is None or record.owner != owner)
+                          and not await ctx.plugin.permissions.allowed(ctx.user, MANAGE_ANY)):
         raise NotFound(f"File {ctx.path.file_id} does not exist.")
     return record
 
 
 async def owned(ctx: RequestContext[Any, Any, FilePath]) -> FileRecord:
+    """The file, if the caller may change it: their own, or anyone's for admins. Otherwise a 404."""
     owner = owner_of(ctx.request)
     record = await store_of(ctx).record(ctx.path.file_id)
-    if record is None or record.owner != owner:
+    if record is None or (record.owner != owner and not await ctx.plugin.permissions.allowed(ctx.user, MANAGE_ANY)):
         raise NotFound(f"File {ctx.path.file_id} does not exist.")
     return record
 
@@ -282,7 +272,13 @@ async def delete_file(ctx: RequestContext[None, None, FilePath]) -> None:
 # --- hooks ---------------------------------------------------------------------------------
 
 TAGS = ("files",)
-NEEDS_USER = {401: "No user is signed in (authentication arrives with the identity plugin)."}
+NEEDS_USER = {401: "No user is signed in."}
+MANAGE_ANY = "files.manage_any"
+
+
+@hookimpl
+def register_permissions() -> list[Permission]:
+    return [Permission(MANAGE_ANY, "Read and delete anyone's files, private ones included.", default_roles=())]
 
 
 @hookimpl
@@ -305,24 +301,24 @@ def register_routes(plugin: PluginContext) -> list[Route]:
               summary="Start a signed upload (large files)", tags=TAGS,
               description="Answers a URL and form fields to send the file to directly (an S3 presigned POST limited "
                           "to the size and type given), then confirm it with `POST /api/v1/files/uploads/{file_id}/confirm`."),
-        Route("POST", "/uploads/{file_id:file_id}/content", receive_upload, name="receive_upload", path_params=FilePath,
+        Route("POST", "/uploads/{file_id:hex32}/content", receive_upload, name="receive_upload", path_params=FilePath,
               query=SignedQuery, status_code=204, raw_body={"multipart/form-data": UploadForm},
               responses={403: "The signature is wrong or expired.", 413: "Larger than the size signed.", 400: "Malformed multipart body."},
               summary="Receive a signed upload (disk storage)", tags=TAGS,
               description="The target of signed uploads when files are stored on disk; the URL is the credential."),
-        Route("POST", "/uploads/{file_id:file_id}/confirm", confirm_upload, name="confirm_upload", path_params=FilePath, response=FileOut,
+        Route("POST", "/uploads/{file_id:hex32}/confirm", confirm_upload, name="confirm_upload", path_params=FilePath, response=FileOut,
               responses={**NEEDS_USER, 409: "Nothing was uploaded yet.", 413: "Larger than signed.", 415: "A type the purpose does not allow."},
               summary="Confirm a signed upload", tags=TAGS,
               description="Checks the uploaded bytes (size, type from magic bytes; images re-encoded) and stores the file."),
-        Route("GET", "/{file_id:file_id}", get_file, name="get_file", path_params=FilePath, response=FileOut,
+        Route("GET", "/{file_id:hex32}", get_file, name="get_file", path_params=FilePath, response=FileOut,
               summary="A file's metadata", description="The owner's files, and public ones.", tags=TAGS),
-        Route("GET", "/{file_id:file_id}/content", file_content, name="file_content", path_params=FilePath, query=ContentQuery,
+        Route("GET", "/{file_id:hex32}/content", file_content, name="file_content", path_params=FilePath, query=ContentQuery,
               status_code=302, media_type=None,
               responses={200: "The file's bytes, at a signed URL of the disk backend.", 403: "The signature is wrong or expired."},
               summary="Download a file", tags=TAGS,
               description="Redirects to a signed URL (S3 presigned, or this path signed by the kernel), or to the CDN "
                           "for public files. Only raster images are served inline; everything else as an attachment."),
-        Route("DELETE", "/{file_id:file_id}", delete_file, name="delete_file", path_params=FilePath, status_code=204,
+        Route("DELETE", "/{file_id:hex32}", delete_file, name="delete_file", path_params=FilePath, status_code=204,
               responses=NEEDS_USER, summary="Delete a file", description="The owner only.", tags=TAGS),
     ]
 
@@ -336,6 +332,11 @@ async def run_clean_up(ctx: JobContext) -> None:
 @hookimpl
 def register_jobs() -> list[CronJob]:
     return [CronJob("clean_up", run_clean_up, minute=17)]  # hourly
+
+
+@hookimpl
+def register_personal_data(plugin: PluginContext) -> list[PersonalData]:
+    return files_data.declarations(plugin.kernel)  # type: ignore[arg-type]
 
 
 @hookimpl

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
 
 from ..errors import PluginError, StartupError
+from ..plugins.builtin import BUILTINS
 from .config_cmd import config
 from .doctor import doctor
 from .email_cmd import email
 from .migrate import migrate
 from .openapi_cmd import openapi
+from .plugin_cmd import plugin
 from .plugins_cmd import plugins
 from .serve import serve
 from .state import CliState
 from .worker import jobs, worker
 
 KERNEL_COMMANDS: dict[str, click.Command] = {
-    c.name or "": c for c in (serve, worker, migrate, jobs, plugins, config, doctor, openapi, email)
+    c.name or "": c for c in (serve, worker, migrate, jobs, plugins, plugin, config, doctor, openapi, email)
 }
 
 
@@ -31,13 +34,13 @@ class KernelGroup(click.Group):
             enabled = _state(ctx).configuration().enabled
         except StartupError:
             enabled = ()  # ``coderic --help`` must work with a broken configuration
-        return names + [name for name in enabled if name not in KERNEL_COMMANDS]
+        return names + [name for name in (*_builtins_with_commands(), *enabled) if name not in KERNEL_COMMANDS]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in KERNEL_COMMANDS:
             return KERNEL_COMMANDS[name]
         state = _state(ctx)
-        if name not in state.configuration().enabled:
+        if name not in _builtins_with_commands() and name not in state.configuration().enabled:
             return None
         return plugin_group(state, name)
 
@@ -62,6 +65,12 @@ def plugin_group(state: CliState, name: str) -> click.Group:
             raise PluginError(name, "commands", f"two commands are named {command.name!r}")
         group.add_command(command)
     return group
+
+
+def _builtins_with_commands() -> list[str]:
+    """Built-in plugins offering commands (``coderic auth ...``): always there, like the kernel's."""
+    return [builtin.name for builtin in BUILTINS
+            if hasattr(importlib.import_module(builtin.module), "register_commands")]
 
 
 def _state(ctx: click.Context) -> CliState:

@@ -12,6 +12,7 @@ from uvicorn.config import STARTUP_FAILURE
 from ..errors import StartupError
 from ..kernel import Kernel
 from ..observability.process import prepare_process
+from ..web.websocket_protocol import WS_PROTOCOL
 from .state import CliState, pass_state
 
 APP_FACTORY = "coderic_kernel.web.app:create_app"
@@ -41,6 +42,12 @@ def serve(state: CliState, host: str, port: int, workers: int, reload: bool, mig
         "access_log": False,  # the kernel writes its own access log
         "server_header": False,  # no server version on the wire
         "proxy_headers": False,  # X-Forwarded-* are trusted only from [kernel] trusted_proxies
+        # WebSockets (the notification streams): uvicorn's sans-I/O implementation (no task of
+        # its own per connection), lightened (web/websocket_protocol.py), and no compression: a
+        # zlib context per socket would cost more memory than the whole idle connection, for
+        # messages of a few hundred bytes.
+        "ws": WS_PROTOCOL,
+        "ws_per_message_deflate": False,
     }
     if workers == 1 and not reload:
         from ..web.app import create_app

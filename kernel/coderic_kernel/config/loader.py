@@ -17,10 +17,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from dotenv import dotenv_values
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from ..errors import ConfigError
 from .model import KernelSettings, redact_url
@@ -212,5 +212,8 @@ def _model_level_key(message: str) -> str:
 def _invalid(key: str, layers: _Layers, reason: str, accepted: str) -> str:
     value = layers.values.get(key, "<unset>")
     shown = redact_url(value) if isinstance(value, str) and "://" in value else value
+    field = KernelSettings.model_fields.get(key)
+    if field is not None and key in layers.values and SecretStr in (field.annotation, *get_args(field.annotation)):
+        shown = "********"  # a secret never goes in an error (a log line)
     source = layers.sources.get(key, DEFAULT)
     return f"invalid setting {key} = {shown!r} (from {source}): {reason}; accepted: {accepted}"

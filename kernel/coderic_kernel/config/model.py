@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FilePath, PlainValidator, SecretStr, field_validator, model_validator
 
 DATABASE_URL_FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://user:password@host:5432/name"
 
@@ -106,6 +106,24 @@ def _public_url(value: object) -> object:
     return value.rstrip("/")  # type: ignore[union-attr]
 
 
+def _vapid_key(value: object) -> object:
+    if value == "":
+        return None  # CODERIC_NOTIFICATIONS_VAPID_PRIVATE_KEY= turns push off
+    if isinstance(value, str):
+        from ..notifications.vapid import load  # py-vapid and cryptography only when a key is set
+
+        load(value)
+    return value
+
+
+def _vapid_subject(value: object) -> object:
+    if value is not None and (not isinstance(value, str) or not (
+        (value.startswith("mailto:") and "@" in value) or (value.startswith("https://") and urlsplit(value).hostname)
+    )):
+        raise ValueError("the VAPID subject is a mailto: address (mailto:ops@example.org) or an https:// URL")
+    return value
+
+
 def _one_line(value: object) -> object:
     if isinstance(value, str) and ("\r" in value or "\n" in value):
         raise ValueError("must be one line")
@@ -124,6 +142,17 @@ def _storage_url(value: object) -> object:
         raise ValueError("a file:// storage URL needs a folder")
     if value.startswith("s3://") and not _BUCKET.match(rest.rstrip("/")):
         raise ValueError("s3://<bucket>: a bucket name is 3-63 lower-case letters, digits, '.' or '-'")
+    return value
+
+
+def _search_url(value: object) -> object:
+    if value is None or value == "":
+        return None
+    from ..search.backends import parse_search_url
+
+    if not isinstance(value, str):
+        raise ValueError("a search URL is a string")
+    parse_search_url(value)
     return value
 
 
@@ -146,6 +175,68 @@ class LifecycleRule(BaseModel):
         if self.expire_days is None and self.noncurrent_days is None:
             raise ValueError("a lifecycle rule needs expire_days or noncurrent_days")
         return self
+
+
+def _provider_url(value: object) -> object:
+    """An OAuth or OpenID Connect endpoint: https, or http only to this machine (tests, development)."""
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("a provider URL is https://host[:port][/path], without query or fragment")
+    loopback = parts.hostname in {"localhost", "::1"} or parts.hostname.startswith("127.")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError("a provider URL must use https (http only for localhost)")
+    return value.rstrip("/")  # type: ignore[union-attr]
+
+
+ProviderURL = Annotated[str, BeforeValidator(_provider_url)]
+#: Signature algorithms an ID token may use: asymmetric only, so neither ``none`` nor HMAC.
+ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+class OIDCProviderSettings(BaseModel):
+    """One OpenID Connect provider members may sign in with (an entry of ``auth_oidc_providers``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="In URLs and the audit: gitlab, google.")
+    label: str = Field("", max_length=60, description="What the sign-in button says; unset: the name.")
+    discovery_url: ProviderURL = Field(
+        description="https://issuer/.well-known/openid-configuration; the issuer must be the part before /.well-known."
+    )
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scopes: CommaList = Field(default_factory=lambda: ["openid", "email", "profile"])
+    algorithms: CommaList = Field(default_factory=lambda: ["RS256"], description="ID token algorithms accepted.")
+    link_by_email: bool = Field(True, description="Join an account with the same verified email on first sign-in.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_github(cls, name: str) -> str:
+        if name == "github":
+            raise ValueError("'github' is the built-in GitHub provider (auth_github_*); name this one otherwise")
+        return name
+
+    @field_validator("discovery_url")
+    @classmethod
+    def _well_known(cls, url: str) -> str:
+        if not url.endswith("/.well-known/openid-configuration"):
+            raise ValueError("the discovery URL ends with /.well-known/openid-configuration")
+        return url
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("the scopes must include openid")
+        return scopes
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, algorithms: list[str]) -> list[str]:
+        wrong = [alg for alg in algorithms if alg not in ID_TOKEN_ALGORITHMS]
+        if wrong or not algorithms:
+            raise ValueError(f"ID token algorithms are some of {', '.join(ID_TOKEN_ALGORITHMS)} (not {wrong})")
+        return algorithms
 
 
 class KernelSettings(BaseModel):
@@ -199,8 +290,49 @@ class KernelSettings(BaseModel):
     )
     secret_key: SecretStr | None = Field(
         None, min_length=32,
-        description="Key that signs links (email tracking, unsubscribe, file URLs); required in production, generated per process otherwise.",
+        description="Key that signs links (email tracking, unsubscribe, file URLs) and encrypts 2FA secrets and signing keys; required in production, kept in ./var/secret_key in development.",
     )
+    auth_token_algorithm: Literal["ES256", "EdDSA"] = Field(
+        "ES256", description="Signature algorithm of access tokens (a change takes effect with a new key at the next start)."
+    )
+    auth_access_token_seconds: int = Field(600, ge=60, le=3600, description="Lifetime of a JWT access token.")
+    auth_audience: str | None = Field(None, description="The aud of access tokens; unset: public_url.")
+    auth_session_idle_minutes: int = Field(
+        30, ge=5, le=43_200, description="A session (cookie or refresh token) unused this long ends (OWASP ASVS L2: 30)."
+    )
+    auth_session_absolute_hours: int = Field(
+        12, ge=1, le=8760, description="A session ends this long after sign-in, however active (OWASP ASVS L2: 12)."
+    )
+    auth_refresh_grace_seconds: int = Field(
+        10, ge=0, le=120, description="A just-rotated refresh token presented again this soon is refused without revoking its session (concurrent refreshes)."
+    )
+    auth_require_2fa: bool = Field(
+        False, description="Every member must use 2FA: a sign-in without it first sets up an authenticator app."
+    )
+    auth_require_2fa_roles: CommaList = Field(
+        default_factory=lambda: ["admin", "moderator"],
+        description="Roles that count only while their holder has 2FA on (admins must have 2FA).",
+    )
+    auth_key_rotation_days: int = Field(30, ge=1, le=365, description="Sign with a new key after this many days (the old key verifies until its tokens expire).")
+    auth_password_list: FilePath | None = Field(
+        None, description="A file of more passwords to refuse, one a line (plain or gzip), besides the list shipped with the kernel.",
+    )
+    auth_github_client_id: str | None = Field(None, description="Client id of the GitHub OAuth app; unset: no GitHub sign-in.")
+    auth_github_client_secret: SecretStr | None = Field(None, description="Client secret of the GitHub OAuth app.")
+    auth_github_url: ProviderURL = Field(
+        "https://github.com", description="GitHub's site, for /login/oauth/... (GitHub Enterprise: https://host)."
+    )
+    auth_github_api_url: ProviderURL = Field(
+        "https://api.github.com", description="GitHub's REST API (GitHub Enterprise: https://host/api/v3)."
+    )
+    auth_oidc_providers: list[OIDCProviderSettings] = Field(
+        default_factory=list,
+        description="OpenID Connect providers: [{name, discovery_url, client_id, client_secret, label, scopes, algorithms, link_by_email}].",
+    )
+    auth_oidc_jwks_refetch_seconds: float = Field(
+        60, ge=0, le=3600, description="An ID token with an unknown kid fetches the provider's JWKS again at most this often."
+    )
+    auth_oauth_state_minutes: int = Field(10, ge=1, le=60, description="How long a member may take at the provider to sign in.")
     default_language: Literal["es", "en"] = Field("en", description="Language of email for addresses whose own is unknown.")
     email_url: Annotated[str, BeforeValidator(_email_url)] = Field(
         "file://./var/mail", description=f"Where email goes: {EMAIL_URL_FORMS}."
@@ -214,6 +346,28 @@ class KernelSettings(BaseModel):
     email_tracking: bool = Field(True, description="Track opens and clicks of non-essential email (users can still opt out).")
     email_sns_topics: CommaList = Field(
         default_factory=list, description="SNS topic ARNs whose SES bounce and complaint notifications are accepted."
+    )
+    notifications_retention_days: int = Field(90, ge=1, le=3650, description="Notifications older than this leave the inbox.")
+    notifications_heartbeat_seconds: float = Field(
+        25, gt=0, le=300, description="A real-time stream (WebSocket or SSE) with nothing to send sends a ping this often."
+    )
+    notifications_session_check_seconds: float = Field(
+        30, gt=0, le=3600, description="How often open streams check their session is still live (logout closes them)."
+    )
+    notifications_queue_size: int = Field(
+        256, ge=1, le=100_000, description="Messages waiting for one slow stream before it is dropped and closed."
+    )
+    notifications_vapid_private_key: Annotated[SecretStr | None, BeforeValidator(_vapid_key)] = Field(
+        None, description="The VAPID private key that signs Web Push ('coderic notifications vapid-keys' makes one); unset: no push.",
+    )
+    notifications_vapid_subject: Annotated[str | None, BeforeValidator(_vapid_subject)] = Field(
+        None, description="How push services reach the operator: mailto:address or an https:// URL; unset: public_url (if https).",
+    )
+    notifications_push_ttl_seconds: int = Field(
+        86_400, ge=0, le=2_419_200, description="How long a push service keeps a push for a browser that is offline."
+    )
+    notifications_push_subscriptions: int = Field(
+        10, ge=1, le=100, description="Browsers one member may subscribe to push; a new one beyond drops the oldest."
     )
     storage_url: Annotated[str, BeforeValidator(_storage_url)] = Field(
         "file://./var/files", description=f"Where files are stored: {STORAGE_URL_FORMS}."
@@ -243,6 +397,18 @@ class KernelSettings(BaseModel):
     )
     storage_orphan_hours: float = Field(24, gt=0, description="Uploads of purposes that need attaching are deleted when still unattached after this.")
 
+    search_url: Annotated[str | None, BeforeValidator(_search_url)] = Field(
+        None, description="Where search indexes live: unset (beside the database: SQLite FTS5 or PostgreSQL full text), "
+        "sqlite:///path.db, postgresql://..., meilisearch://host:7700 or meilisearch+https://host.",
+    )
+    search_api_key: SecretStr | None = Field(None, description="Meilisearch API key (unset: a server without a master key).")
+    search_index_prefix: str = Field(
+        "coderic", pattern=r"^[a-z][a-z0-9_]{0,30}$", description="Prefix of Meilisearch index uids (several platforms may share a server)."
+    )
+    search_sync_minutes: int = Field(
+        1, ge=0, le=1440, description="How often each index catches up with its plugin's changes (documents since the last run); 0: never."
+    )
+
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, origins: list[str]) -> list[str]:
@@ -264,6 +430,34 @@ class KernelSettings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _oauth_providers(self) -> KernelSettings:
+        if bool(self.auth_github_client_id) != (self.auth_github_client_secret is not None):
+            raise ValueError("auth_github_client_id and auth_github_client_secret go together: set both or neither")
+        names = [provider.name for provider in self.auth_oidc_providers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"auth_oidc_providers: each provider needs its own name (got {names})")
+        return self
+
+    @model_validator(mode="after")
+    def _push_needs_a_subject(self) -> KernelSettings:
+        if self.notifications_vapid_private_key is None:
+            return self
+        subject = self.vapid_subject()
+        if subject is None:
+            raise ValueError("Web Push needs notifications_vapid_subject (mailto:you@example.org or an https:// URL): "
+                             "the public URL is not https")
+        from ..notifications.vapid import check_subject
+
+        check_subject(self.notifications_vapid_private_key.get_secret_value(), subject)
+        return self
+
+    def vapid_subject(self) -> str | None:
+        """Who push services contact about this platform's pushes: the subject set, else an https public_url."""
+        if self.notifications_vapid_subject:
+            return self.notifications_vapid_subject
+        return self.public_url if self.public_url.startswith("https://") else None
+
+    @model_validator(mode="after")
     def _credentials_need_explicit_origins(self) -> KernelSettings:
         if self.cors_allow_credentials and "*" in self.cors_origins:
             raise ValueError("cors_origins cannot be '*' when cors_allow_credentials is true; list the origins")
@@ -283,6 +477,10 @@ class KernelSettings(BaseModel):
             return EMAIL_URL_FORMS
         if key == "storage_url":
             return STORAGE_URL_FORMS
+        if key == "search_url":
+            from ..search.backends import SEARCH_URL_FORMS
+
+            return SEARCH_URL_FORMS
         field = cls.model_fields.get(key)
         if field is None:
             return f"one of the known keys: {', '.join(cls.model_fields)}"

@@ -62,7 +62,8 @@ class DatabaseService:
             self._pooled = False
             pool = getattr(self._engine, "pool", None)
             try:
-                await asyncio.wait_for(self._engine.close_connection_pool(), CLOSE_TIMEOUT_SECONDS)
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):  # never wait_for: see services/background.py
+                    await self._engine.close_connection_pool()
             except TimeoutError:
                 if pool is not None:
                     pool.terminate()

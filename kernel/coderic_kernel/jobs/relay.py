@@ -12,6 +12,7 @@ import time
 
 from ..errors import describe
 from ..observability.metrics import Metrics
+from ..services.background import wait_until_set
 from .outbox import Outbox
 from .queues import Queue
 
@@ -71,10 +72,7 @@ class OutboxRelay:
                 self._complain(exc)
             if handed >= BATCH:
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_until_set(self._wake, self.poll_seconds)
             self._wake.clear()
 
     def _complain(self, exc: Exception) -> None:

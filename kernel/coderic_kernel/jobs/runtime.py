@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ from .registry import BROADCAST_JOB, RegisteredJob, collect_jobs, event_from_pay
 from .relay import OutboxRelay
 
 if TYPE_CHECKING:
+    from coderic_sdk import Event
+
     from ..kernel import Kernel
 
 logger = logging.getLogger("coderic.jobs")
@@ -44,6 +46,8 @@ class JobsRuntime:
             BROADCAST_JOB, kernel.contexts["kernel"], self._broadcast, max_attempts=3, timeout=30
         )
         self._relay: OutboxRelay | None = None
+        #: Called with every event published in this process (the test harness records them).
+        self.observers: list[Callable[[Event], None]] = []
 
     async def _broadcast(self, ctx: Any, payload: Mapping[str, Any]) -> None:
         await self.broadcaster.publish(event_from_payload(payload))

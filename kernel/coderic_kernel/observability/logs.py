@@ -13,7 +13,9 @@ import re
 import sys
 import threading
 import time
-from typing import Any, Literal
+from math import floor
+from time import time_ns
+from typing import Any, Literal, NamedTuple
 
 from ..web.middleware.request_id import current_request_id
 
@@ -64,7 +66,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-_second_cache: tuple[int, str] = (0, "")
+#: ".000" to ".999": the fractional part of times and durations, looked up instead of formatted.
+_THOUSANDTHS = [f".{n:03d}" for n in range(1000)]
+_NUMBERS = [str(n) for n in range(1000)]
+_second, _second_text = -1, ""  # the last second formatted, and its text: many lines share it
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -72,22 +77,30 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 def _format_time(created: float) -> str:
-    """ISO 8601 UTC with milliseconds; the date-and-time part is formatted once per second."""
-    global _second_cache
-    whole = int(created)
-    if _second_cache[0] != whole:
-        _second_cache = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{_second_cache[1]}.{int((created - whole) * 1000):03d}Z"
+    """ISO 8601 UTC with milliseconds."""
+    millisecond = floor(created * 1000)
+    second = millisecond // 1000
+    return f"{_second_text if second == _second else _format_second(second)}{_THOUSANDTHS[millisecond - second * 1000]}Z"
+
+
+def _format_second(second: int) -> str:
+    """The date and time of day of ``second``, formatted once per second."""
+    global _second, _second_text
+    _second, _second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return _second_text
 
 
 _json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # the C escaper json.dumps uses
 ACCESS_LOGGER = "coderic.access"
 _access_sink: BufferedStreamHandler | None = None
+#: The handler JSON access lines go to directly (see ``access_json``), when the kernel
+#: configured logging with the JSON format.
+json_access_sink: BufferedStreamHandler | None = None
 access_format: Literal["json", "text"] = "json"
 
 
 def access_line(fmt: Literal["json", "text"], created: float, message: str, fields: dict[str, Any]) -> str:
-    """One access-log line, assembled directly: written once per request, it must be cheap.
+    """One access-log line, assembled directly, from the fields of a record.
 
     ``fields`` are the kernel's own (method, route, path, status, duration_ms, plugin,
     request_id, optional query and user_id). The caller has already scrubbed the path (user
@@ -99,7 +112,6 @@ def access_line(fmt: Literal["json", "text"], created: float, message: str, fiel
             f"{key}={escape_controls(value) if key in ('path', 'query') else value}" for key, value in fields.items()
         )
         return f"{stamp} INFO    {ACCESS_LOGGER} {escape_controls(message)} {rest}"
-    # The fields every access record has, in one f-string; then the optional ones.
     line = (
         f'{{"time":"{stamp}","level":"INFO","logger":"{ACCESS_LOGGER}","message":{_json_string(message)},'
         f'"request_id":{_json_string(fields["request_id"])},"method":{_json_string(fields["method"])},'
@@ -107,29 +119,82 @@ def access_line(fmt: Literal["json", "text"], created: float, message: str, fiel
         f'"status":{int(fields["status"])},"duration_ms":{float(fields["duration_ms"])!r},'
         f'"plugin":{_json_string(fields["plugin"])}'
     )
-    if "query" in fields:
-        line += f',"query":{_json_string(fields["query"])}'
-    if "user_id" in fields:
-        line += f',"user_id":{json.dumps(fields["user_id"], default=str)}'
-    return line + "}"
+    return line + _optional_access_fields(fields.get("query"), fields.get("user_id")) + "}"
+
+
+def _optional_access_fields(query: str | None, user_id: object) -> str:
+    text = "" if query is None else f',"query":{_json_string(query)}'
+    if user_id is not None:
+        text += f',"user_id":{json.dumps(user_id, default=str)}'
+    return text
+
+
+class AccessParts(NamedTuple):
+    """The pieces of the JSON access line that every request with one method, route
+    template, status and plugin shares; ``access_json`` puts the rest between them."""
+
+    route: str  # the template: a path equal to it is the developer's text, not user input
+    # Between the time and the request id, and between it and the duration, when the path
+    # is the route: the whole line is then these two and four values.
+    route_to_request_id: str
+    route_to_duration: str
+    # The same around a path of its own (it appears twice: in the message and as "path").
+    to_path: str
+    path_to_request_id: str
+    request_id_to_path: str
+    path_to_duration: str
+    end: str  # after the duration: the plugin and the closing brace
+
+
+def access_json_parts(method: str, route: str, status: int, plugin: str) -> AccessParts:
+    method_json, route_json = _json_string(method), _json_string(route)
+    to_path = f'Z","level":"INFO","logger":"{ACCESS_LOGGER}","message":"{method_json[1:-1]} '
+    path_to_request_id = f' {status}","request_id":"'
+    request_id_to_path = f'","method":{method_json},"route":{route_json},"path":"'
+    path_to_duration = f'","status":{status},"duration_ms":'
+    return AccessParts(
+        route,
+        f"{to_path}{route_json[1:-1]}{path_to_request_id}",
+        f"{request_id_to_path}{route_json[1:-1]}{path_to_duration}",
+        to_path, path_to_request_id, request_id_to_path, path_to_duration,
+        f',"plugin":{_json_string(plugin)}}}',
+    )
 
 
 def access_json(
-    created: float, request_id: str, method: str, route: str, path: str, status: int, duration_ms: float,
-    plugin: str, query: str | None,
+    parts: AccessParts, request_id: str, path: str, seconds: float, query: str | None = None, user_id: object = None,
+    millisecond: int | None = None,
 ) -> str:
-    """The JSON access line without a user: the one written for most requests, so built in
-    one f-string. ``request_id`` (checked on the way in), ``method`` (an HTTP token) and
-    ``plugin`` (a checked name) need no escaping; the route and path are escaped."""
-    stamp = _format_time(created)
-    line = (
-        f'{{"time":"{stamp}","level":"INFO","logger":"{ACCESS_LOGGER}","message":{_json_string(f"{method} {path} {status}")},'
-        f'"request_id":"{request_id}","method":"{method}","route":{_json_string(route)},"path":{_json_string(path)},'
-        f'"status":{status},"duration_ms":{duration_ms!r},"plugin":"{plugin}"'
-    )
-    if query is not None:
-        return f'{line},"query":{_json_string(query)}}}'
-    return line + "}"
+    """The JSON access line of one request, at ``millisecond`` (since the epoch; now by
+    default). The line every request writes, so it is joined from ``parts`` and what varies:
+    the time, the request id (checked on the way in: it needs no escaping), the path (user
+    input, unless it is the route itself: redacted and escaped), the duration, and the query
+    (already redacted by key) and user id when there are any. The fields of ``access_line``,
+    with ``duration_ms`` always written with three decimals."""
+    route, route_to_request_id, route_to_duration, to_path, path_to_request_id, request_id_to_path, path_to_duration, end = parts
+    if millisecond is None:
+        millisecond = time_ns() // 1_000_000
+    second = millisecond // 1000
+    day_and_time = _second_text if second == _second else _format_second(second)
+    time_fraction = _THOUSANDTHS[millisecond - second * 1000]
+    micros = floor(seconds * 1e6 + 0.5)
+    millis = micros // 1000
+    duration = _NUMBERS[millis] if millis < 1000 else millis
+    duration_fraction = _THOUSANDTHS[micros - millis * 1000]
+    if path == route:
+        line = (
+            f'{{"time":"{day_and_time}{time_fraction}{route_to_request_id}{request_id}{route_to_duration}'
+            f"{duration}{duration_fraction}{end}"
+        )
+    else:
+        path = _json_string(redact(path))[1:-1]
+        line = (
+            f'{{"time":"{day_and_time}{time_fraction}{to_path}{path}{path_to_request_id}{request_id}'
+            f"{request_id_to_path}{path}{path_to_duration}{duration}{duration_fraction}{end}"
+        )
+    if query is None and user_id is None:
+        return line
+    return f"{line[:-1]}{_optional_access_fields(query, user_id)}}}"
 
 
 def fast_access_sink() -> BufferedStreamHandler | None:
@@ -172,17 +237,18 @@ class TextFormatter(logging.Formatter):
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes lines in batches: one system call per request would cost more than the request.
 
-    Buffered lines are written when the buffer passes ``capacity`` bytes, when the oldest is
-    ``interval`` seconds old (a timer thread checks), at once for warnings and errors, and
-    when logging shuts down (at exit).
+    Waiting lines are written when ``capacity`` of them are waiting, when a timer thread
+    finds some (every ``interval`` seconds), at once for warnings and errors, and when
+    logging shuts down (at exit). A process killed without warning (SIGKILL, a crash of the
+    interpreter) loses what was waiting: at most ``capacity`` lines, at most ``interval``
+    seconds' worth.
     """
 
-    def __init__(self, stream: Any = None, capacity: int = 64 * 1024, interval: float = 0.2) -> None:
+    def __init__(self, stream: Any = None, capacity: int = 256, interval: float = 0.2) -> None:
         super().__init__(stream)
         self.capacity = capacity
         self.interval = interval
         self._pending: list[str] = []
-        self._size = 0
         self._timer = threading.Thread(target=self._flush_periodically, name="coderic-log-flush", daemon=True)
         self._timer.start()
 
@@ -192,22 +258,25 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
-        self.write_line(line, urgent=record.levelno >= logging.WARNING)
+        self.write_line(line)
+        if record.levelno >= logging.WARNING:
+            self.flush()
 
-    def write_line(self, line: str, *, urgent: bool = False) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            self._pending.append(line + self.terminator)
-            self._size += len(line) + 1
-            urgent = urgent or self._size >= self.capacity
-        if urgent:
+    def write_line(self, line: str) -> None:
+        # No lock: appending to a list is atomic, and flush removes only the lines it takes.
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= self.capacity:
             self.flush()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            if self._pending:
-                self.stream.write("".join(self._pending))
-                self._pending.clear()
-                self._size = 0
+            pending = self._pending
+            if pending:
+                taken = pending[:]
+                del pending[: len(taken)]  # lines appended meanwhile stay for the next flush
+                taken.append("")  # the terminator of the last line
+                self.stream.write(self.terminator.join(taken))
             if hasattr(self.stream, "flush"):
                 self.stream.flush()
 
@@ -227,10 +296,11 @@ def configure_logging(level: str, fmt: Literal["json", "text"]) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    global _access_sink, access_format
+    global _access_sink, json_access_sink, access_format
     handler = BufferedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     _access_sink, access_format = handler, fmt
+    json_access_sink = handler if fmt == "json" else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from .. import __version__
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FIRST_BUCKET = LATENCY_BUCKETS[0]
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -67,9 +68,6 @@ class Metrics:
             "coderic_queue_depth", "Jobs waiting in the queue.", registry=self.registry, multiprocess_mode="max"
         )
         self.events = Counter("coderic_events_published", "Events published.", ["event"], registry=self.registry)
-
-    def observe_request(self, method: str, route: str, status: int, plugin: str, seconds: float) -> None:
-        self.http.observe((method, route, str(status), plugin), seconds)
 
     def observe_job(self, job: str, outcome: str, seconds: float) -> None:
         self.jobs.labels(job, outcome).inc()
@@ -114,34 +112,40 @@ RequestKey = tuple[str, str, str, str]
 
 class RequestStats(Collector):
     """HTTP request counts and latencies kept as plain numbers, turned into Prometheus series
-    only when scraped. Observing a request is a dict lookup and three additions, a few
-    times cheaper than prometheus_client's locked counters; the event loop is the only
-    writer, and the scrape runs on it too."""
+    only when scraped. The event loop is the only writer, and the scrape runs on it too.
+
+    Each series is one list, ``[sum, count per bucket...]`` (the count is their total), that
+    the request observer keeps a reference to and adds to as ``record_request`` does: two
+    additions per request, several times cheaper than prometheus_client's locked counters.
+    Requests in flight are those started and not yet counted in a series.
+    """
 
     def __init__(self) -> None:
-        self.series: dict[RequestKey, list[Any]] = {}  # key -> [count, sum, per-bucket counts]
-        self.in_flight = 0
+        self.series: dict[RequestKey, list[Any]] = {}
+        self.begun = 0
 
     def started(self) -> None:
-        self.in_flight += 1
+        self.begun += 1
 
-    def finished(self) -> None:
-        self.in_flight -= 1
-
-    def observe(self, key: RequestKey, seconds: float) -> None:
+    def entry(self, key: RequestKey) -> list[Any]:
+        """The series of ``key``, created at its first request."""
         entry = self.series.get(key)
         if entry is None:
-            entry = self.series[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
-        entry[0] += 1
-        entry[1] += seconds
-        entry[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            entry = self.series[key] = [0.0] + [0] * (len(LATENCY_BUCKETS) + 1)
+        return entry
+
+    def observe(self, key: RequestKey, seconds: float) -> None:
+        record_request(self.entry(key), seconds)
 
     def collect(self) -> Iterable[Metric]:
         requests = CounterMetricFamily("coderic_http_requests", "HTTP requests answered.", labels=REQUEST_LABELS)
         latency = HistogramMetricFamily(
             "coderic_http_request_duration_seconds", "Time to answer an HTTP request.", labels=REQUEST_LABELS
         )
-        for key, (count, total, buckets) in list(self.series.items()):
+        answered = 0
+        for key, (total, *buckets) in list(self.series.items()):
+            count = sum(buckets)
+            answered += count
             requests.add_metric(list(key), count)
             cumulative, running = [], 0
             for bound, hits in zip([*map(str, LATENCY_BUCKETS), "+Inf"], buckets):
@@ -149,8 +153,15 @@ class RequestStats(Collector):
                 cumulative.append((bound, running))
             latency.add_metric(list(key), cumulative, total)
         in_flight = GaugeMetricFamily("coderic_http_requests_in_flight", "HTTP requests being answered.")
-        in_flight.add_metric([], self.in_flight)
+        in_flight.add_metric([], self.begun - answered)
         return [requests, latency, in_flight]
+
+
+def record_request(entry: list[Any], seconds: float) -> None:
+    """Count one request of ``seconds`` in a series of ``RequestStats``."""
+    entry[0] += seconds
+    # Most requests fall in the first bucket; bisect only for the others.
+    entry[1 if seconds <= FIRST_BUCKET else 1 + bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 class MultiprocessRequestStats:
@@ -171,10 +182,11 @@ class MultiprocessRequestStats:
     def started(self) -> None:
         self.gauge.inc()
 
-    def finished(self) -> None:
-        self.gauge.dec()
+    def entry(self, key: RequestKey) -> None:
+        return None  # values live in prometheus_client's files: every request goes through observe
 
     def observe(self, key: RequestKey, seconds: float) -> None:
+        self.gauge.dec()
         self.requests.labels(*key).inc()
         self.latency.labels(*key).observe(seconds)
 

@@ -28,5 +28,10 @@ class BuiltinPlugin:
 BUILTINS: tuple[BuiltinPlugin, ...] = (
     BuiltinPlugin("kernel", "coderic_kernel.builtins.core", "Kernel core: database health, plugin listing."),
     BuiltinPlugin("email", "coderic_kernel.builtins.email", "Email: templates, sending through the outbox, tracking, digests, newsletter."),
+    BuiltinPlugin("auth", "coderic_kernel.builtins.auth", "Identity: accounts, sign-in, tokens, sessions, 2FA, audit."),
     BuiltinPlugin("files", "coderic_kernel.builtins.files", "Files: uploads, signed URLs, validation, quotas, image variants, lifecycle."),
+    BuiltinPlugin("notifications", "coderic_kernel.builtins.notifications",
+                  "Notifications: inbox, preferences, email and digests, real-time streams, announcements."),
+    BuiltinPlugin("search", "coderic_kernel.builtins.search",
+                  "Search: indexes of every plugin on SQLite FTS5, PostgreSQL full text or Meilisearch; filters, facets."),
 )

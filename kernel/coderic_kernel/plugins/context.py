@@ -13,9 +13,14 @@ if TYPE_CHECKING:
     from ..email.service import PluginMailer
     from ..services.cache import PluginCache
     from ..services.events import PluginEvents
+    from ..notifications.service import PluginNotifier
+    from ..permissions.service import PluginPermissions
+    from ..profiles.activity import PluginActivity
     from ..services.jobs import PluginJobs
     from ..services.ratelimit import PluginRateLimits
+    from ..search.service import PluginSearch
     from ..storage.service import PluginFiles
+    from ..identity.directory import Directory
 
 
 class NoSettings(PluginSettings):
@@ -70,7 +75,37 @@ class PluginContextImpl:
         return PluginFiles(store_for(self.kernel), self.name, self.kernel.config.kernel.public_url)
 
     @property
+    def notifications(self) -> PluginNotifier:
+        from ..notifications.service import PluginNotifier, notifications_for
+
+        return PluginNotifier(notifications_for(self.kernel), self.name, self.info.builtin)
+
+    @property
+    def permissions(self) -> PluginPermissions:
+        from ..permissions.service import PluginPermissions
+
+        return PluginPermissions(self.kernel.permissions, self.name, self.info.builtin)
+
+    @property
     def rate_limits(self) -> PluginRateLimits:
         from ..services.ratelimit import PluginRateLimits
 
         return PluginRateLimits(self.kernel.rate_limiter, self.name)
+
+    @property
+    def activity(self) -> PluginActivity:
+        from ..profiles.activity import PluginActivity
+
+        return PluginActivity(self.name)
+
+    @property
+    def users(self) -> Directory:
+        from ..identity.directory import Directory
+
+        return Directory()
+
+    @property
+    def search(self) -> PluginSearch:
+        from ..search.service import PluginSearch, search_for
+
+        return PluginSearch(search_for(self.kernel), self.name, self.info.builtin)

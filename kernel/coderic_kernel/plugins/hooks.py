@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import click
 import pluggy
 from coderic_sdk import (
-    CronJob, DigestSource, EmailTemplate, EventHandler, FilePurpose, HealthCheck, Job, PluginContext, PluginSettings,
-    Route,
+    CronJob, DigestSource, EmailTemplate, EventHandler, FilePurpose, HealthCheck, Job, NotificationType, Permission,
+    PersonalData, PluginContext, PluginSettings, ProfileSection, ResourcePolicy, Role,
+    Route, SearchIndex,
 )
 from coderic_sdk.ratelimit import RateLimitPolicy
 from piccolo.conf.apps import AppConfig
@@ -75,8 +76,29 @@ class PluginHooks:
     def digest_sources(self, plugin: PluginContext) -> list[DigestSource]:
         return self._items("register_digest_sources", plugin, "register", DigestSource)
 
+    def notification_types(self, plugin: PluginContext) -> list[NotificationType]:
+        return self._items("register_notification_types", plugin, "register", NotificationType)
+
     def file_purposes(self, plugin: PluginContext) -> list[FilePurpose]:
         return self._items("register_file_purposes", plugin, "register", FilePurpose)
+
+    def profile_sections(self, plugin: PluginContext) -> list[ProfileSection]:
+        return self._items("register_profile_sections", plugin, "register", ProfileSection)
+
+    def search_indexes(self, plugin: PluginContext) -> list[SearchIndex]:
+        return self._items("register_search_indexes", plugin, "register", SearchIndex)
+
+    def permissions(self, plugin: PluginContext) -> list[Permission]:
+        return self._items("register_permissions", plugin, "register", Permission)
+
+    def roles(self, plugin: PluginContext) -> list[Role]:
+        return self._items("register_roles", plugin, "register", Role)
+
+    def resource_policies(self, plugin: PluginContext) -> list[ResourcePolicy]:
+        return self._items("register_resource_policies", plugin, "register", ResourcePolicy)
+
+    def personal_data(self, plugin: PluginContext) -> list[PersonalData]:
+        return self._items("register_personal_data", plugin, "register", PersonalData)
 
     def rate_limits(self, plugin: PluginContext) -> list[RateLimitPolicy]:
         return self._items("register_rate_limits", plugin, "routes", RateLimitPolicy)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from coderic_sdk import Event
+from coderic_sdk import EVENTS_RESUMED, Event
 
 from ..errors import describe
 from ..jobs.registry import BROADCAST_JOB, EVENT_JOB_PREFIX, JobRegistry, RegisteredHandler, event_from_payload, event_payload
@@ -64,17 +64,26 @@ class RedisBroadcaster:
         self.registry = registry
         self.redis = redis
         self._running: set[asyncio.Task[None]] = set()
+        # Pub/sub channels are shared by every database of a Redis server: the database's
+        # number in the name keeps two platforms on one server (or two test runs) apart.
+        self.channel = f"{CHANNEL}:{redis.client.connection_pool.connection_kwargs.get('db', 0)}"
 
     async def publish(self, event: Event) -> None:
-        await self.redis.client.publish(CHANNEL, json.dumps(event_payload(event)))
+        await self.redis.client.publish(self.channel, json.dumps(event_payload(event)))
 
     async def listen(self) -> None:
-        """Receive events until cancelled, resubscribing after a lost connection."""
+        """Receive events until cancelled, resubscribing after a lost connection (and then
+        telling this process's handlers of ``EVENTS_RESUMED``: what was published meanwhile
+        never reaches this process)."""
+        lost_at: datetime | None = None
         while True:
             client = self.redis.subscriber()
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
+                    if lost_at is not None:
+                        self.resumed(lost_at)
+                        lost_at = None
                     async for message in pubsub.listen():
                         event = event_from_payload(json.loads(message["data"]))
                         dispatch(self.registry.broadcast_for(event.name), event, self._running)
@@ -82,9 +91,16 @@ class RedisBroadcaster:
                 raise
             except Exception as exc:
                 logger.warning("event subscription lost (%s); resubscribing in 1s", describe(exc))
+                lost_at = lost_at or datetime.now(timezone.utc)
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()
+
+
+    def resumed(self, lost_at: datetime) -> None:
+        logger.warning("event subscription resumed; events published since %s were missed here", lost_at.isoformat())
+        event = Event(EVENTS_RESUMED, {"lost_at": lost_at.isoformat()}, uuid.uuid4().hex, datetime.now(timezone.utc), "kernel")
+        dispatch(self.registry.broadcast_for(EVENTS_RESUMED), event, self._running)
 
 
 def broadcaster(registry: JobRegistry, redis: RedisService | None) -> Broadcaster:
@@ -118,5 +134,7 @@ class PluginEvents:
                 except Exception as exc:  # best effort; durable deliveries are already written
                     logger.warning("could not broadcast %s: %s", name, describe(exc))
         runtime.metrics.events.labels(name).inc()
+        for observe in runtime.observers:
+            observe(event)
         runtime.nudge()
         return event

@@ -14,6 +14,8 @@ import puremagic
 #: Bytes read before deciding; the stream is held back only this long.
 SNIFF_BYTES = 8192
 OCTET_STREAM = "application/octet-stream"
+#: Formats that are containers of others: when the magic bytes fit several, the container is named.
+_CONTAINERS = frozenset({"application/zip"})
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/x-wav": "audio/wav", "image/x-png": "image/png"}
 _MARKUP = [
     (re.compile(rb"<svg[\s>/]", re.I), "image/svg+xml"),
@@ -42,11 +44,15 @@ def _magic(head: bytes) -> str | None:
         matches = puremagic.magic_string(head)
     except (puremagic.PureError, ValueError):
         return None
-    for match in sorted(matches, key=lambda m: -m.confidence):
-        if match.mime_type:
-            mime = match.mime_type.lower()
-            return _ALIASES.get(mime, mime)
-    return None
+    ranked = [m for m in sorted(matches, key=lambda m: -m.confidence) if m.mime_type]
+    if not ranked:
+        return None
+    best = {_ALIASES.get(m.mime_type.lower(), m.mime_type.lower()) for m in ranked if m.confidence == ranked[0].confidence}
+    containers = _CONTAINERS & best
+    if containers and len(best) > 1:  # the bytes only say "a zip" (docx, jar and odt are zips too)
+        return min(containers)
+    mime = ranked[0].mime_type.lower()
+    return _ALIASES.get(mime, mime)
 
 
 def _text_type(head: bytes, detected: str | None) -> str:

@@ -12,7 +12,8 @@ from ..observability.metrics import metrics_endpoint
 from ..observability.process import prepare_process
 from .docs_page import docs_routes
 from .health import healthz, readyz_endpoint
-from .middleware.stack import kernel_middleware
+from .jwks import JWKS_PATH, jwks_endpoint
+from .middleware.stack import KernelStarlette, kernel_middleware
 from .openapi import OPENAPI_PATH, openapi_endpoint
 from .problems import handle_http_exception, handle_problem
 from .routing import starlette_routes
@@ -33,13 +34,14 @@ def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) ->
         StarletteRoute("/healthz", healthz, methods=["GET"]),
         StarletteRoute("/readyz", readyz_endpoint(kernel.health_checks), methods=["GET"]),
         StarletteRoute(OPENAPI_PATH, openapi_endpoint(kernel), methods=["GET"]),
+        StarletteRoute(JWKS_PATH, jwks_endpoint(kernel), methods=["GET"]),
         *docs_routes(),
         *starlette_routes(kernel.routes, settings.max_body_bytes),
     ]
     if settings.metrics_enabled:
         routes.append(StarletteRoute("/metrics", metrics_endpoint(kernel.metrics, settings.metrics_token), methods=["GET"]))
 
-    app = Starlette(
+    app = KernelStarlette(
         routes=routes,
         middleware=kernel_middleware(kernel, manage_lifespan=manage_lifespan),
         exception_handlers={HTTPException: handle_http_exception, Problem: handle_problem},

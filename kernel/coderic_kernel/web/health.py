@@ -24,7 +24,8 @@ async def run_checks(checks: Sequence[HealthCheck]) -> dict[str, str]:
 
     async def one(check: HealthCheck) -> str:
         try:
-            await asyncio.wait_for(check.check(), CHECK_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):  # never wait_for: see services/background.py
+                await check.check()
         except TimeoutError:
             return f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
         except Exception as exc:

@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ..errors import StartupError, describe
+from .jwks import JWKS_PATH
 from .routing import API_PREFIX, MountedRoute
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class Problem(BaseModel):
 # description). Names follow RFC 9110, not the running Python's ``HTTPStatus`` phrases.
 STANDARD_PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "The body is not valid JSON."),
+    401: ("Unauthorized", "The route needs a signed-in user, or the bearer credentials are invalid or expired."),
+    403: ("Forbidden", "The caller may not do this: a personal token's scopes, or a cookie request failing the CSRF checks."),
     404: ("NotFound", "Nothing matches this path, or the resource it names does not exist."),
     406: ("NotAcceptable", "The `Accept` header excludes `application/json`."),
     413: ("ContentTooLarge", "The body is larger than the server's limit (`max_body_bytes`)."),
@@ -93,6 +96,7 @@ STANDARD_PROBLEMS: dict[int, tuple[str, str]] = {
     503: ("ServiceUnavailable", "The rate-limit store is unreachable and this route's policy fails closed."),
 }
 PROBLEM_HEADERS: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": "`Bearer realm=\"coderic\"`, with `error=\"invalid_token\"` for a bad token."},
     415: {"Accept-Post": "The media types a body may have: `application/json`."},
     429: {
         "Retry-After": "Whole seconds until one more request is allowed.",
@@ -103,7 +107,38 @@ PROBLEM_HEADERS: dict[int, dict[str, str]] = {
 }
 
 
+SECURITY_SCHEMES: dict[str, Any] = {
+    "accessToken": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "A short-lived access token from sign-in or `POST /api/v1/auth/token/refresh`; "
+                       "verifiable with the keys at `/.well-known/jwks.json`.",
+    },
+    "personalToken": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "cdr_pat_...",
+        "description": "A personal access token (`/api/v1/me/tokens`), limited by its scopes.",
+    },
+    "sessionCookie": {
+        "type": "apiKey", "in": "cookie", "name": "__Host-coderic_session",
+        "description": "A browser session. Unsafe methods also need the `X-CSRF-Token` header.",
+    },
+}
+AUTHENTICATED: list[dict[str, list[str]]] = [{"accessToken": []}, {"personalToken": []}, {"sessionCookie": []}]
+ANYONE: list[dict[str, list[str]]] = [{}, *AUTHENTICATED]
+
+
 # --- the kernel's own routes ---------------------------------------------------------------
+
+
+class JsonWebKey(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the key type's own members: crv, x, y (EC); x (OKP)
+    kty: str = Field(description="`EC` or `OKP`.")
+    kid: str
+    alg: str = Field(description="`ES256` or `EdDSA`.")
+    use: str = Field(description="Always `sig`.")
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[JsonWebKey]
 
 
 class HealthStatus(BaseModel):
@@ -161,6 +196,13 @@ KERNEL_OPERATIONS: list[KernelOperation] = [
     KernelOperation(
         "GET", DOCS_PATH, "docs", "Interactive API documentation",
         {200: Answer("An HTML page (Swagger UI) that reads this document.", str, "text/html")},
+    ),
+    KernelOperation(
+        "GET", JWKS_PATH, "jwks", "Public keys of access tokens (JWKS)",
+        {200: Answer("A JSON Web Key Set (RFC 7517): the keys that verify access tokens, by `kid`.",
+                     JsonWebKeySet, "application/jwk-set+json")},
+        description="For services that verify the kernel's access tokens themselves. Cache it for up to five "
+                    "minutes; refetch when a token names a `kid` not in your copy.",
     ),
     KernelOperation(
         "GET", "/metrics", "metrics", "Prometheus metrics",
@@ -264,7 +306,7 @@ def generate(
                     "schema": {"type": "string"},
                 },
             },
-            # The identity issue adds ``securitySchemes`` here and ``security`` to operations.
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
     return document
@@ -310,7 +352,10 @@ def _plugin_operation(mounted: MountedRoute, schemas: _Schemas, sensitive_limit:
     for status, declared in route.responses.items():
         if status != route.status_code:  # ``response`` describes the success body
             responses[str(status)] = schemas.answer(status, _declared_answer(status, declared))
-    standard = [406, 500] if route.media_type == JSON else [500]
+    # Any route answers 401 to bad bearer credentials, and 403 to a personal token without the
+    # scope or to a cookie request failing the CSRF checks.
+    standard = [401, 403, 406, 500] if route.media_type == JSON else [401, 403, 500]
+    operation["security"] = AUTHENTICATED if route.authenticated else ANYONE
     if route.body is not None or route.query is not None or route.path_params is not None:
         standard.append(422)
     if route.body is not None:
@@ -426,7 +471,9 @@ def _schema_inputs(routes: Sequence[MountedRoute]) -> Iterator[SchemaInput]:
 def _kernel_schema_inputs(operations: Sequence[KernelOperation]) -> Iterator[SchemaInput]:
     for op in operations:
         for answer in op.responses.values():
-            if answer.body is not None and answer.media_type in (JSON, PROBLEM_JSON):
+            if answer.body is not None and answer.media_type is not None and (
+                answer.media_type in (JSON, PROBLEM_JSON) or answer.media_type.endswith("+json")
+            ):
                 yield answer.body, "serialization", f"{KERNEL_TAG}.{op.name}"
 
 
@@ -471,7 +518,7 @@ class _Schemas:
         response["headers"] = headers
         if answer.media_type is None:
             return response
-        if answer.media_type in (JSON, PROBLEM_JSON):
+        if answer.media_type in (JSON, PROBLEM_JSON) or answer.media_type.endswith("+json"):
             schema = self.ref(answer.body, "serialization") if answer.body is not None else {}
         else:
             schema = {"type": "string"}

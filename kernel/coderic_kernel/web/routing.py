@@ -6,6 +6,7 @@ method gets a 405 whose ``Allow`` lists every method of that path.
 
 from __future__ import annotations
 
+import inspect
 import typing
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,15 +16,18 @@ from email.utils import format_datetime
 from typing import Any
 
 import pydantic_core
-from coderic_sdk import FieldError, PluginContext, Problem, RequestContext, Route
+from coderic_sdk import FieldError, Forbidden, PluginContext, Problem, RequestContext, Route, Unauthorized
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
+from ..permissions.service import decisions
 from .negotiation import accepts_json
 
 if typing.TYPE_CHECKING:
+    from ..identity.authenticate import Authenticator
+    from ..permissions.service import PermissionService
     from ..services.ratelimit import RouteLimit
 
 API_PREFIX = "/api/v1"
@@ -58,11 +62,22 @@ class RouteHandler:
         self.response_adapter = TypeAdapter(mounted.route.response) if mounted.route.response is not None else None
         self.multi_valued = _multi_valued_fields(mounted.route.query)
         self.lifecycle_headers = lifecycle_headers(mounted.route)
-        # The kernel's limiter, found through the owner's context (test doubles may have none).
-        limiter = getattr(getattr(mounted.plugin, "kernel", None), "rate_limiter", None)
+        # The kernel's limiter and authenticator, found through the owner's context (test doubles may have none).
+        kernel = getattr(mounted.plugin, "kernel", None)
+        limiter = getattr(kernel, "rate_limiter", None)
         self.rate_limit: RouteLimit | None = limiter.for_route(mounted) if limiter is not None else None
+        self.authenticator: Authenticator | None = getattr(kernel, "authenticator", None)
+        self.permissions: PermissionService | None = getattr(kernel, "permissions", None) if self.route.permission else None
 
     async def __call__(self, request: Request) -> Response:
+        if self.authenticator is not None:
+            # Before the rate limit, so that limits keyed by user count the user.
+            user = await self.authenticator.authenticate(request.scope)
+            if user is None:
+                if self.route.authenticated:
+                    raise Unauthorized()
+            elif not user.allows(self.plugin.name, request.method):
+                raise Forbidden("This personal access token's scopes do not cover this route.")
         if self.rate_limit is None:
             return await self._handle(request)
         # First of all: a refused request costs one store round trip and nothing else.
@@ -81,13 +96,28 @@ class RouteHandler:
         if route.media_type in JSON_TYPES and not accepts_json(request.headers.get("accept")):
             raise Problem(406, "This API answers in application/json; the Accept header excludes it.")
         path = _validate(route.path_params, dict(request.path_params), "path") if route.path_params else request.path_params
-        query = _validate(route.query, self._query_values(request), "query") if route.query else None
-        body = await self._body(request) if route.body is not None else None
-        result = await route.endpoint(RequestContext(request, self.plugin, body, query, path))
+        ctx = RequestContext(request, self.plugin, None, None, path)
+        decisions.set({})  # this request's permission decisions, remembered until it is answered
+        if self.permissions is not None:  # before the query and body are read: a refusal reveals nothing of them
+            await self._check_permission(ctx)
+        if route.query:
+            ctx.query = _validate(route.query, self._query_values(request), "query")
+        if route.body is not None:
+            ctx.body = await self._body(request)
+        result = await route.endpoint(ctx)
         response = self._render(result)
         if self.lifecycle_headers:
             response.headers.update(self.lifecycle_headers)
         return response
+
+    async def _check_permission(self, ctx: RequestContext[Any, Any, Any]) -> None:
+        """Before the handler: the route's permission, on its resource if it names one."""
+        assert self.permissions is not None and self.route.permission is not None
+        resource = None
+        if self.route.resource is not None:
+            found = self.route.resource(ctx)
+            resource = await found if inspect.isawaitable(found) else found
+        await self.permissions.require(ctx.user, self.route.permission, resource)  # type: ignore[arg-type]
 
     def _query_values(self, request: Request) -> dict[str, Any]:
         values: dict[str, Any] = {}

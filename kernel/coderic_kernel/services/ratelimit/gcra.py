@@ -49,6 +49,15 @@ def next_unit_after(backlog: float, interval: float, burst: int, left: int) -> f
     return max(0.0, backlog - (burst - left - 1) * interval)
 
 
+def header_counts(backlog: float, interval: float, burst: int) -> tuple[int, int]:
+    """``remaining`` and ``next_unit_after`` rounded up to whole seconds, in one call: the ``r``
+    and ``t`` of the ``RateLimit`` header, which every limited response carries."""
+    left = math.floor(burst - backlog / interval + EPSILON)
+    left = burst if left > burst else 0 if left < 0 else left
+    wait = math.ceil(backlog - (burst - left - 1) * interval)
+    return left, wait if wait > 0 else 0
+
+
 def decide(policy: RateLimitPolicy, allowed: bool, backlog: float) -> RateLimitDecision:
     """What a store's ``(allowed, backlog)`` means for the caller."""
     interval, burst = interval_of(policy), burst_of(policy)

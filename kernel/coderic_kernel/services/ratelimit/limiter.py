@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from coderic_sdk import PluginContext, Problem, RateLimitDecision, RateLimitPolicy
 from starlette.types import Scope
 
-from .gcra import burst_of, decide, interval_of, next_unit_after, remaining
+from .gcra import burst_of, decide, header_counts, interval_of
 from .policies import hit_bucket, resolve_policies, route_bucket
 from .stores import MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore, StoreUnavailable
 
@@ -74,7 +74,7 @@ class RateLimiter:
         self.metrics = metrics
         self.enabled = enabled
         self._clock = clock
-        self._paused_until = 0.0
+        self.paused_until = 0.0  # while the clock is before it, checks count as failed without asking the store
         self._warned_at: float | None = None
         self._unwarned = 0
 
@@ -108,22 +108,33 @@ class RateLimiter:
     async def arrive(self, policy: RateLimitPolicy, key: str) -> tuple[bool, float] | None:
         """Count one request in bucket ``key``: ``(allowed, backlog)``. ``None``: the store is
         unreachable and the policy fails open. A sensitive policy fails closed: ``Problem(503)``."""
-        if self._paused_until and self._clock() < self._paused_until:
+        if self.paused_until and self._clock() < self.paused_until:
             return self._unavailable(policy, None)
         try:
-            allowed, backlog = await self.store.arrive(key, interval_of(policy), burst_of(policy))
+            arrived = await self.store.arrive(key, interval_of(policy), burst_of(policy))
         except StoreUnavailable as exc:
-            self._paused_until = self._clock() + UNAVAILABLE_PAUSE_SECONDS
-            return self._unavailable(policy, exc)
-        self._paused_until = 0.0
-        if not allowed and self.metrics is not None:
-            self.metrics.rate_limit_rejections.labels(policy.name).inc()
-        return allowed, backlog
+            return self.failed(policy, exc)
+        self.paused_until = 0.0
+        return arrived
 
     async def decide(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision | None:
         """``arrive``, told as a ``RateLimitDecision``."""
         arrived = await self.arrive(policy, key)
-        return None if arrived is None else decide(policy, *arrived)
+        if arrived is None:
+            return None
+        if not arrived[0]:
+            self.refused(policy)
+        return decide(policy, *arrived)
+
+    def failed(self, policy: RateLimitPolicy, exc: StoreUnavailable) -> None:
+        """The store could not be asked: checks skip it for a while; ``None`` (fail open) or
+        ``Problem(503)`` (a sensitive policy fails closed)."""
+        self.paused_until = self._clock() + UNAVAILABLE_PAUSE_SECONDS
+        return self._unavailable(policy, exc)
+
+    def refused(self, policy: RateLimitPolicy) -> None:
+        if self.metrics is not None:
+            self.metrics.rate_limit_rejections.labels(policy.name).inc()
 
     def _unavailable(self, policy: RateLimitPolicy, exc: StoreUnavailable | None) -> None:
         if self.metrics is not None:
@@ -154,7 +165,7 @@ class RateLimiter:
 class RouteLimit:
     """One route's policy and bucket function; ``check`` runs before the handler."""
 
-    __slots__ = ("limiter", "policy", "bucket", "name", "interval", "burst", "policy_header")
+    __slots__ = ("limiter", "policy", "bucket", "name", "interval", "burst", "policy_field", "field_start")
 
     def __init__(self, limiter: RateLimiter, policy: RateLimitPolicy, bucket: Callable[[Scope], str]) -> None:
         self.limiter = limiter
@@ -163,18 +174,31 @@ class RouteLimit:
         self.name = policy.name
         self.interval = interval_of(policy)
         self.burst = burst_of(policy)
-        self.policy_header = policy_header(policy)
+        self.policy_field = ("RateLimit-Policy", policy_header(policy))
+        self.field_start = f'"{policy.name}";r='
 
     async def check(self, scope: Scope) -> list[tuple[str, str]]:
-        """The response's headers, or ``Problem(429)`` (``Problem(503)``: see ``RateLimiter.arrive``)."""
-        arrived = await self.limiter.arrive(self.policy, self.bucket(scope))
-        if arrived is None:  # failed open: nothing true to tell the client
-            return []
-        allowed, backlog = arrived
-        left = remaining(backlog, self.interval, self.burst)
-        wait = math.ceil(next_unit_after(backlog, self.interval, self.burst, left))
-        headers = [("RateLimit-Policy", self.policy_header), ("RateLimit", f'"{self.name}";r={left};t={wait}')]
+        """The response's headers, or ``Problem(429)`` (``Problem(503)``: see ``RateLimiter.arrive``).
+
+        Every limited request runs this, so it asks the store itself, leaving the limiter the
+        rare paths: the store failing or failed lately, and a refusal.
+        """
+        limiter = self.limiter
+        if limiter.paused_until:
+            arrived = await limiter.arrive(self.policy, self.bucket(scope))
+            if arrived is None:  # failed open: nothing true to tell the client
+                return []
+            allowed, backlog = arrived
+        else:
+            try:
+                allowed, backlog = await limiter.store.arrive(self.bucket(scope), self.interval, self.burst)
+            except StoreUnavailable as exc:
+                limiter.failed(self.policy, exc)  # a sensitive policy raises Problem(503)
+                return []
+        left, wait = header_counts(backlog, self.interval, self.burst)
+        headers = [self.policy_field, ("RateLimit", f"{self.field_start}{left};t={wait}")]
         if not allowed:
+            limiter.refused(self.policy)
             retry = str(max(1, wait))
             raise Problem(
                 429, f"Too many requests for rate limit policy {self.name!r}; retry in {retry} s.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .gcra import arrive
@@ -25,7 +25,7 @@ class StoreUnavailable(Exception):
 class RateLimitStore(Protocol):
     backend: str
 
-    async def arrive(self, key: str, interval: float, burst: int) -> tuple[bool, float]:
+    def arrive(self, key: str, interval: float, burst: int) -> Awaitable[tuple[bool, float]]:
         """Count one request against bucket ``key``: ``(allowed, backlog in seconds after it)``.
 
         Raises ``StoreUnavailable`` when the store cannot be reached.
@@ -69,7 +69,7 @@ class MemoryRateLimitStore:
 # processes with skewed clocks share buckets correctly. A TAT is stored as text with a TTL of
 # its backlog: an idle bucket disappears exactly when it is full again. The reply is one string,
 # "<allowed> <backlog> ..." per key: Redis would truncate Lua numbers to integers, and one
-# string is much cheaper for redis-py to read than an array.
+# string is much cheaper to read than an array.
 GCRA_SCRIPT = """
 local clock = redis.call('TIME')
 local now = (tonumber(clock[1]) - 1700000000) * 1000000 + tonumber(clock[2])
@@ -91,13 +91,23 @@ return table.concat(replies, ' ')
 """
 GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest().encode()
 
-Pending = tuple[str, float, int, "asyncio.Future[tuple[bool, float]]"]
+Check = tuple[bytes, bytes, "asyncio.Future[tuple[bool, float]]"]  # key, its RESP arguments, the waiter
 
 
-def resp_command(parts: list[bytes]) -> bytes:
-    """``parts`` as one command of the Redis protocol (RESP), as redis-py's ``pack_command``
-    would write it, at a fraction of its cost per argument."""
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+def bulk(value: bytes) -> bytes:
+    """One argument of a Redis command, as the protocol (RESP) writes it."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+#: The start of ``EVALSHA`` of one key, before the key and its arguments.
+ONE_CHECK = b"*6\r\n" + bulk(b"EVALSHA") + bulk(GCRA_SHA) + bulk(b"1")
+
+
+def script_call(batch: list[Check], load: bool = False) -> bytes:
+    """``EVALSHA <sha> n key... interval burst...`` in RESP; ``EVAL <script> ...`` to ``load`` it."""
+    name, script = (b"EVAL", GCRA_SCRIPT.encode()) if load else (b"EVALSHA", GCRA_SHA)
+    head = b"*%d\r\n%s%s%s" % (3 + 3 * len(batch), bulk(name), bulk(script), bulk(b"%d" % len(batch)))
+    return head + b"".join(bulk(key) for key, _, _ in batch) + b"".join(arguments for _, arguments, _ in batch)
 
 
 class RedisRateLimitStore:
@@ -105,12 +115,19 @@ class RedisRateLimitStore:
 
     Checks that arrive while a call is in flight wait and go together in the next call, one
     key each (group commit): an idle server sends each check on its own at once, a busy one
-    spends one round trip on many. The call is ``EVALSHA`` (``EVAL`` once after Redis lost its
-    script cache), written and read on one connection of the kernel's Redis client that this
-    store keeps: redis-py's per-command path (pool checkout, health checks, argument encoding)
-    costs about as much CPU as the kernel spends on a whole request, so the store skips it. The
-    connection still belongs to the client's pool, which closes it when the kernel stops.
-    All the keys of a call must live on one Redis (not Redis Cluster).
+    spends one round trip on many. The store speaks to Redis on one connection of its own: it
+    takes it from the kernel's Redis client, connected and authenticated by redis-py, and then
+    reads the replies itself, as an asyncio protocol. Writing and reading through redis-py's
+    connection (a task and a timer per write for its timeout, a timer and a stream read per
+    reply) and a task per call cost a request about 175k instructions more than the in-process
+    store, a third of the whole request; a future, one write and a callback that wakes the
+    waiter cost about 30k (bench/README.md). The call is ``EVALSHA`` (``EVAL`` once after Redis lost its
+    script cache). A call without a reply for redis-py's ``socket_timeout`` (to twice that)
+    fails its checks and closes the connection; so does a lost connection, except that checks
+    in flight on a connection that had answered before are sent once more on a new one (Redis
+    restarted, or closed an idle connection): should the lost call have run after all, they
+    count twice, never less. The connection still belongs to the client's pool, which closes it
+    when the kernel stops. All the keys of a call must live on one Redis (not Redis Cluster).
     """
 
     backend = "redis"
@@ -121,80 +138,184 @@ class RedisRateLimitStore:
 
         self.redis = redis
         self._errors = (OSError, asyncio.TimeoutError, RedisError)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wire: _Wire | None = None  # the connection's protocol, while it is open
+        self._write: Callable[[bytes], None] = _not_connected
+        self._connecting: asyncio.Task[None] | None = None
         self._client: Any = None
-        self._connection: Any = None
-        self._pending: list[Pending] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._connection: Any = None  # redis-py's Connection whose transport the wire reads
+        self._pending: list[Check] = []  # waiting for the call in flight to be answered
+        self._in_flight: list[Check] | None = None
+        self._timeout = 5.0
+        self._watched: list[Check] | None = None  # the call in flight when the watchdog was armed
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._arguments: dict[tuple[float, int], bytes] = {}
 
-    async def arrive(self, key: str, interval: float, burst: int) -> tuple[bool, float]:
-        sender = self._sender  # its loop is the running one; asking asyncio costs a getpid() syscall
-        loop = sender.get_loop() if sender is not None else asyncio.get_running_loop()
-        future: asyncio.Future[tuple[bool, float]] = loop.create_future()
-        self._pending.append((key, interval, burst, future))
-        if sender is None:
-            self._sender = loop.create_task(self._send())
-        return await future
+    def arrive(self, key: str, interval: float, burst: int) -> asyncio.Future[tuple[bool, float]]:
+        """An awaitable of ``(allowed, backlog)``: a future, which spares the caller a coroutine."""
+        arguments = self._arguments.get((interval, burst))
+        if arguments is None:
+            arguments = self._arguments[interval, burst] = bulk(repr(interval * 1e6).encode()) + bulk(b"%d" % burst)
+        if self._wire is None and self._connecting is None:  # connect, on the running loop
+            loop = self._loop = asyncio.get_running_loop()  # which costs a getpid() system call: not every time
+            self._connecting = loop.create_task(self._connect())
+        future: asyncio.Future[tuple[bool, float]] = self._loop.create_future()
+        self._pending.append((key.encode(), arguments, future))
+        if self._in_flight is None and self._wire is not None:
+            self._send()
+        return future
 
-    async def _send(self) -> None:
-        """Send what is pending, one call at a time, until nothing is."""
+    def _send(self, load: bool = False) -> None:
+        """Send what is pending as one call (``EVAL``, which loads the script, when ``load``)."""
+        batch = self._pending
+        if len(batch) > self.MAX_BATCH:
+            batch, self._pending = batch[: self.MAX_BATCH], batch[self.MAX_BATCH :]
+        else:
+            self._pending = []
+        self._in_flight = batch
+        if len(batch) == 1 and not load:  # an idle server's every call
+            key, arguments, _ = batch[0]
+            self._write(b"%s$%d\r\n%s\r\n%s" % (ONE_CHECK, len(key), key, arguments))
+        else:
+            self._write(script_call(batch, load))
+        if self._watchdog is None:
+            self._watched = batch
+            self._watchdog = self._loop.call_later(self._timeout, self._watch)
+
+    def _answered(self, reply: bytes) -> None:
+        """The call in flight is answered: wake its waiters, send what waited."""
+        batch, self._in_flight = self._in_flight, None
+        values = reply.split()
+        for index, (_, _, future) in enumerate(batch):
+            if not future.done():  # its waiter may have been cancelled
+                future.set_result((values[2 * index] == b"1", float(values[2 * index + 1]) / 1e6))
+        if self._pending:
+            self._send()
+
+    def _refused(self, error: bytes) -> None:
+        """Redis answered the call with an error."""
+        from redis.exceptions import ResponseError
+
+        batch, self._in_flight = self._in_flight, None
+        if error.startswith(b"NOSCRIPT"):  # Redis restarted, or its script cache was flushed
+            self._pending[:0] = batch
+            self._send(load=True)
+            return
+        self._fail(batch, ResponseError(error.decode(errors="replace")))
+        if self._pending:
+            self._send()
+
+    def _watch(self) -> None:
+        """Every ``socket_timeout`` while calls are in flight: one unanswered since the last look is stuck."""
+        if self._in_flight is not None and self._in_flight is self._watched and self._wire is not None:
+            batch, self._in_flight = self._in_flight, None
+            self._fail(batch, asyncio.TimeoutError(f"no answer from Redis within {self._timeout:g} s"))
+            self._abandon(self._wire)  # what waits is sent on a new connection
+        if self._in_flight is not None:
+            self._watched = self._in_flight
+            self._watchdog = self._loop.call_later(self._timeout, self._watch)
+        else:
+            self._watched = self._watchdog = None
+
+    def _abandon(self, wire: _Wire) -> None:
+        """Close the connection now, and stop writing to it before its close is reported."""
+        wire.transport.abort()
+        if self._wire is wire:
+            self._lost(wire, None)
+
+    def _lost(self, wire: _Wire, exc: Exception | None) -> None:
+        """The connection closed: retry the call in flight once on a new one, if it had answered before."""
+        self._wire, self._write = None, _not_connected
+        batch, self._in_flight = self._in_flight, None
+        if batch is not None:
+            if wire.answered:
+                self._pending[:0] = batch
+            else:
+                self._fail(batch, exc or ConnectionError("Redis closed the connection"))
+        if self._pending and self._connecting is None:
+            self._connecting = self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        """A connection from the client's pool, handed over to a ``_Wire``; then send what is pending."""
         try:
-            while self._pending:
-                batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
-                try:
-                    values = (await self._call(batch)).split()
-                except Exception as exc:  # every waiter hears of it, whatever it is
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(self._unavailable(exc) if isinstance(exc, self._errors) else exc)
-                    continue
-                except BaseException:  # cancelled: so are the waiters
-                    for *_, future in batch:
-                        future.cancel()
-                    raise
-                for index, (*_, future) in enumerate(batch):
-                    if not future.done():  # its waiter may have been cancelled
-                        future.set_result((values[2 * index] == b"1", float(values[2 * index + 1]) / 1e6))
-        finally:
-            self._sender = None
-
-    @staticmethod
-    def _unavailable(exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
-
-    async def _call(self, batch: list[Pending]) -> bytes:
-        from redis.exceptions import ConnectionError
-
-        parts = [b"EVALSHA", GCRA_SHA, b"%d" % len(batch), *(key.encode() for key, *_ in batch)]
-        for _, interval, burst, _ in batch:
-            parts += (repr(interval * 1e6).encode(), b"%d" % burst)
-        kept = self._connection is not None and self._client is self.redis.client
-        try:
-            return await self._evaluate(parts)
-        except ConnectionError:
-            if not kept:
-                raise
-            # The kept connection had gone stale (Redis restarted, or closed it): once more on a new
-            # one. Should the lost call have run after all, its checks count twice, never less.
-            return await self._evaluate(parts)
-
-    async def _evaluate(self, parts: list[bytes]) -> bytes:
-        from redis.exceptions import NoScriptError
-
-        client = self.redis.client
-        if client is not self._client or self._connection is None:  # first call, after an error, or a new client
-            self._client, self._connection = client, await client.connection_pool.get_connection()
-        connection = self._connection
-        try:  # redis-py's socket timeout bounds the write and the read
-            await connection.send_packed_command(resp_command(parts), check_health=False)
             try:
-                reply: bytes = await connection.read_response()
-            except NoScriptError:  # Redis restarted, or its script cache was flushed: EVAL loads it again
-                loading = resp_command([b"EVAL", GCRA_SCRIPT.encode(), *parts[2:]])
-                await connection.send_packed_command(loading, check_health=False)
-                reply = await connection.read_response()
-        except BaseException:
-            self._connection = None  # in an unknown state: back to the pool, closed
-            await connection.disconnect()
-            await client.connection_pool.release(connection)
-            raise
-        return reply
+                await self._release()
+                client = self.redis.client
+                connection = await client.connection_pool.get_connection()
+                self._client, self._connection = client, connection
+                self._timeout = connection.socket_timeout or self._timeout
+                transport = connection._writer.transport  # redis-py keeps it on its StreamWriter (5.x)
+                wire = _Wire(self, transport, transport.get_protocol())
+                transport.set_protocol(wire)
+            except Exception as exc:  # every waiter hears of it, whatever it is
+                batch, self._pending = self._pending, []
+                self._fail(batch, exc)
+                return
+            except BaseException:  # cancelled: so are the waiters
+                for *_, future in self._pending:
+                    future.cancel()
+                self._pending = []
+                raise
+        finally:
+            self._connecting = None
+        self._wire, self._write = wire, wire.transport.write
+        if self._pending and self._in_flight is None:
+            self._send()
+
+    async def _release(self) -> None:
+        """Give a closed connection back to its pool (unless the client was closed since)."""
+        connection, self._connection = self._connection, None
+        if connection is not None and self._client is self.redis.client:
+            await connection.disconnect(nowait=True)
+            await self._client.connection_pool.release(connection)
+
+    def _fail(self, batch: list[Check], exc: BaseException) -> None:
+        error = StoreUnavailable(f"{type(exc).__name__}: {exc}") if isinstance(exc, self._errors) else exc
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(error)
+
+
+def _not_connected(command: bytes) -> None:
+    raise AssertionError("the store writes only while its connection is open")
+
+
+class _Wire(asyncio.Protocol):
+    """The store's end of its connection: reads the script's replies (bulk strings and errors)."""
+
+    def __init__(self, store: RedisRateLimitStore, transport: Any, replaced: asyncio.BaseProtocol) -> None:
+        self.store = store
+        self.transport = transport
+        self.replaced = replaced  # redis-py's stream protocol, told when the connection closes
+        self.buffer = b""
+        self.answered = False
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        while buffer:
+            if self.store._in_flight is None:  # a reply to no call: out of step, start again
+                self.store._abandon(self)
+                break
+            line_end = buffer.find(b"\r\n")
+            if line_end < 0:
+                break
+            kind = buffer[0]
+            if kind == 36:  # $: a bulk string, the script's reply
+                end = line_end + 2 + int(buffer[1:line_end])
+                if len(buffer) < end + 2:
+                    break
+                reply, buffer = buffer[line_end + 2 : end], buffer[end + 2 :]
+                self.answered = True
+                self.store._answered(reply)
+            elif kind == 45:  # -: an error
+                error, buffer = buffer[1:line_end], buffer[line_end + 2 :]
+                self.store._refused(error)
+            else:  # nothing else is ever asked for
+                self.store._abandon(self)
+                break
+        self.buffer = buffer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.replaced.connection_lost(exc)  # lets redis-py's disconnect() finish waiting for the close
+        if self.store._wire is self:
+            self.store._lost(self, exc)

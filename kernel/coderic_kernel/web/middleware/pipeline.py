@@ -5,8 +5,8 @@ problems. Each concern is its own module; composing them here costs one coroutin
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +38,7 @@ class RequestPipeline:
         self.owners = owners
         self.catch_errors = catch_errors
         self.ids = RequestIds()
+        self.new_id = self.ids.new_id
         self.headers = SecurityHeaders(hsts_max_age)
         self.observer = RequestObserver(metrics, owners, access_log)
 
@@ -57,15 +58,18 @@ class RequestPipeline:
             return
         # The per-request steps of request_id and security_headers, written out here: this is
         # the hottest code of the kernel, and each function call costs as much as its body.
-        request_id = _incoming(scope) or self.ids.new_id()
+        request_id = _incoming(scope) or self.new_id()
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
         state["request_id"] = request_id
         token = _current.set(request_id)
-        extra = [*self.headers.for_scope(scope), (HEADER, request_id.encode())]
+        if scope.get("scheme") == "https" or scope["path"].startswith("/docs"):
+            secure = self.headers.for_scope(scope)
+        else:  # the usual case
+            secure = self.headers.api
         status = 0  # no response started yet
-        started = time.perf_counter()
+        started = perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -74,10 +78,10 @@ class RequestPipeline:
                 headers = message.get("headers") or []
                 for name, _ in headers:
                     if name in ADDED_NAMES:  # the response set one of them itself: it keeps its own
-                        message["headers"] = add_missing(list(headers), extra)
+                        message["headers"] = add_missing(list(headers), [*secure, (HEADER, request_id.encode())])
                         break
                 else:
-                    message["headers"] = [*headers, *extra]
+                    message["headers"] = [*headers, *secure, (HEADER, request_id.encode())]
             await send(message)
 
         self.observer.started()
@@ -92,5 +96,5 @@ class RequestPipeline:
                 raise  # the response is under way: the server closes the connection
             await response(scope, receive, send_with_headers)
         finally:
-            self.observer.finished(scope, status, time.perf_counter() - started)
+            self.observer.finished(scope, status, perf_counter() - started, request_id)
             _current.reset(token)

@@ -41,7 +41,8 @@ class SecurityHeaders:
 
     def for_scope(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         https = scope.get("scheme") == "https"
-        if is_docs_path(scope["path"]):
+        path = scope["path"]
+        if path.startswith("/docs") and is_docs_path(path):
             return self.docs_https if https else self.docs
         return self.api_https if https else self.api
 

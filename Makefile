@@ -7,6 +7,9 @@ PORT ?= 8000
 # pytest-xdist processes running the tests: the tests mostly wait (on PostgreSQL, Redis, child
 # servers), so three keep the CI machine's two cores busier than two do.
 TEST_WORKERS ?= 3
+# Some machines set PYTHONDONTWRITEBYTECODE=1: then every process (each test worker, each server
+# and command a test starts) compiles every module it imports from source, about 1 s each.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test test-all bench clean
 

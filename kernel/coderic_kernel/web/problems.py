@@ -57,11 +57,15 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405/... become problems; headers such as ``Allow`` are kept."""
     assert isinstance(exc, HTTPException)
+    return http_exception_problem(request.scope, exc)
+
+
+def http_exception_problem(scope: Scope, exc: HTTPException) -> Response:
+    """Starlette's own 404/405/... become problems; headers such as ``Allow`` are kept."""
     detail = exc.detail if exc.detail and exc.status_code != 404 else None
     if exc.status_code == 404:
-        detail = f"No route matches {request.url.path!r}."
+        detail = f"No route matches {scope.get('path', '')!r}."
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}."
-    return problem_response(request.scope, exc.status_code, detail=detail, headers=exc.headers)
+        detail = f"{scope.get('method')} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}."
+    return problem_response(scope, exc.status_code, detail=detail, headers=exc.headers)

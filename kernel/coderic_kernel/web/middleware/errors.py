@@ -10,11 +10,12 @@ import logging
 from collections.abc import Mapping
 
 from coderic_sdk import Problem
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...observability import sentry
-from ..problems import problem_response, render_problem
+from ..problems import http_exception_problem, problem_response, render_problem
 from .labels import route_labels
 
 logger = logging.getLogger("coderic.errors")
@@ -22,10 +23,13 @@ logger = logging.getLogger("coderic.errors")
 
 def error_response(scope: Scope, exc: Exception, owners: Mapping[str, str]) -> Response:
     """The answer to an exception nothing inside handled: a ``Problem`` (raised by plugin
-    middleware, outside Starlette's handlers) as itself; anything else logged, reported to
-    Sentry, and answered with a 500 that holds nothing but the request id."""
+    middleware, outside Starlette's handlers) as itself, an ``HTTPException`` (the router's)
+    as its problem; anything else logged, reported to Sentry, and answered with a 500 that
+    holds nothing but the request id."""
     if isinstance(exc, Problem):
         return render_problem(scope, exc)
+    if isinstance(exc, HTTPException):  # the router's 404 and 405 (no ExceptionMiddleware: see stack.py)
+        return http_exception_problem(scope, exc)
     request_id = scope.get("state", {}).get("request_id", "")
     route, plugin = route_labels(scope, owners)
     logger.error(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +21,11 @@ from .security_headers import ADDED_NAMES, SecurityHeaders, add_missing
 if TYPE_CHECKING:
     from ...kernel import Kernel
 
+#: Where Starlette's ExceptionMiddleware leaves the handlers for each route's wrapper:
+#: (handlers by exception class, handlers by status code).
+HANDLERS_KEY = "starlette.exception_handlers"
+ExceptionHandlers = tuple[dict[Any, Any], dict[int, Any]]
+
 
 class RequestPipeline:
     def __init__(
@@ -32,8 +37,12 @@ class RequestPipeline:
         catch_errors: bool,
         lifespan_of: Kernel | None = None,
         access_log: bool = True,
+        exception_handlers: ExceptionHandlers | None = None,
     ) -> None:
         self.app = app
+        # Starlette's table of exception handlers, which each route's own wrapper reads from
+        # the scope: set here when this layer stands in for ExceptionMiddleware (stack.py).
+        self.exception_handlers = exception_handlers
         self.lifespan_of = lifespan_of  # the kernel this server starts and stops, if any
         self.owners = owners
         self.catch_errors = catch_errors
@@ -48,6 +57,8 @@ class RequestPipeline:
             if kind == "lifespan" and self.lifespan_of is not None:
                 await run_lifespan(self.lifespan_of, receive, send)
             elif kind == "websocket":
+                if self.exception_handlers is not None:
+                    scope[HANDLERS_KEY] = self.exception_handlers
                 _, token = self.ids.assign(scope)
                 try:
                     await self.app(scope, receive, send)
@@ -63,6 +74,8 @@ class RequestPipeline:
         if state is None:
             state = scope["state"] = {}
         state["request_id"] = request_id
+        if self.exception_handlers is not None:
+            scope[HANDLERS_KEY] = self.exception_handlers
         token = _current.set(request_id)
         if scope.get("scheme") == "https" or scope["path"].startswith("/docs"):
             secure = self.headers.for_scope(scope)

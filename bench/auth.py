@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from _servers import (
-    BENCH_DIR,
     BenchmarkError,
     Child,
-    cpu_seconds,
     exit_on_sigterm,
     free_port,
     kernel_env,
@@ -34,9 +32,9 @@ from _servers import (
     serving,
     spread,
 )
+from request_overhead import load as overhead_load
 
 TARGET = 0.9
-LOAD_SCRIPT = BENCH_DIR / "_load.py"
 ROUTE = "/api/v1/plugins"
 EMAIL = "bench@example.org"
 PASSWORD = "a long bench passphrase, not in any list"
@@ -82,21 +80,7 @@ asyncio.run(main())
 
 def load(child: Child, requests: int, concurrency: int, seconds: float, headers: list[str],
          path: str = ROUTE) -> dict[str, float]:
-    argv = [sys.executable, str(LOAD_SCRIPT), "--port", str(child.port), "--path", path, "--requests", str(requests),
-            "--concurrency", str(concurrency), "--seconds", str(seconds)]
-    for header in headers:
-        argv += ["--header", header]
-    cpu_before = cpu_seconds(child.process.pid)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
-    cpu_after = cpu_seconds(child.process.pid)
-    if done.returncode != 0:
-        raise BenchmarkError(f"load generator failed: {done.stderr.strip()[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout)
-    if result["errors"]:
-        raise BenchmarkError(f"{int(result['errors'])} of {int(result['requests'])} answers were not 200")
-    if cpu_before is not None and cpu_after is not None:
-        result["server_cpu_us"] = (cpu_after - cpu_before) / result["requests"] * 1e6
-    return result
+    return overhead_load(child, requests, concurrency, seconds, path=path, headers=headers)
 
 
 def measure_verification(child: Child, token: str, rounds: int, requests: int, concurrency: int,

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,13 @@ PRODUCTION = {"CODERIC_ENVIRONMENT": "production", "CODERIC_SECRET_KEY": "bench-
 LOAD_SCRIPT = BENCH_DIR / "_load.py"
 
 
-def load(child: Child, requests: int, concurrency: int, seconds: float, path: str = "/healthz") -> dict[str, float]:
+def load(child: Child, requests: int, concurrency: int, seconds: float, path: str = "/healthz",
+         headers: Sequence[str] = ()) -> dict[str, float]:
     """One bounded load run of GETs on ``path`` from a separate process."""
     argv = [sys.executable, str(LOAD_SCRIPT), "--port", str(child.port), "--path", path, "--requests", str(requests),
             "--concurrency", str(concurrency), "--seconds", str(seconds)]
+    for header in headers:
+        argv += ["--header", header]
     cpu_before = cpu_seconds(child.process.pid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     cpu_after = cpu_seconds(child.process.pid)

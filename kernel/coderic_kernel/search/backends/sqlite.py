@@ -12,7 +12,8 @@ Each index is four tables of the search database, joined on rowid:
 - ``..._shown``: what a hit shows (JSON), read for the page only.
 
 Ranking is bm25 with the fields' weights; filters join the attribute tables, with SQL compiled
-from the parsed filter with bound parameters. A query's cost is kept from growing with the
+from the parsed filter with bound parameters (that SQL, the visibility tokens and the MATCH
+expression are spelled in ``sqlite_sql.py``). A query's cost is kept from growing with the
 index (see docs/search.md, "Performance"): title matches are ranked apart from the others,
 hidden documents are excluded by a NOT when counting and dropped after ranking (never inside
 bm25, which would read the visibility tokens' index-long lists), sorted pages of many matches
@@ -37,69 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..filters import Compare, Condition, Exists, In, Node, Range, render
 from ..registry import MARK_END, MARK_START, RegisteredIndex, StoredDocument
-from .base import (EXACT_COUNT_LIMIT, BackendHit, BackendQuery, BackendResult, SearchBackend, escape_marked, scaled_facets,
-                   words)
+from .base import EXACT_COUNT_LIMIT, BackendHit, BackendQuery, BackendResult, SearchBackend, escape_marked, scaled_facets
+from .sqlite_sql import (ACCESS, TYPES, access_tokens, column_value, compile_filter, hidden_expression, ident,
+                         match_expression, tokenizer, visibility_condition)
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
-TYPES = {"keyword": "TEXT", "number": "REAL", "datetime": "REAL", "boolean": "INTEGER"}
 #: Sorted queries with at least this many matches read the sort attribute's index (see ``_walked``).
 WALK_ABOVE = 1000
 RANK_SLACK = 20  # ranked rows asked for beyond the page, for the hidden ones among them
 WALK_WINDOW = 200  # ... for pages ending within the first this many
-ACCESS = "coderic_access"  # the FTS5 column of visibility tokens (a field may not take this name)
-#: Visibility tokens: made-up words no text holds, matched like any word (same tokenizer both ways).
-PUBLIC_TOKEN, MEMBERS_TOKEN, PRIVATE_TOKEN, PERMISSION_TOKEN = "qxvpub", "qxvmem", "qxvprv", "qxvprm"
-
-
-def _column(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    return int(value) if kind == "boolean" else value
-
-
-def _ident(name: str) -> str:
-    assert name.replace("_", "").isalnum(), name
-    return f'"{name}"'
-
-
-def owner_token(owner: str) -> str:
-    return "qxvo" + hashlib.sha256(owner.encode("utf-8")).hexdigest()[:20].translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
-def access_tokens(visibility: str, owner: str | None) -> str:
-    token = {"public": PUBLIC_TOKEN, "members": MEMBERS_TOKEN, "private": PRIVATE_TOKEN}.get(visibility, PERMISSION_TOKEN)
-    return token + (" " + owner_token(owner) if owner else "")
-
-
-def hidden_expression(viewer: str | None) -> str:
-    """What ``viewer`` may not see, as an FTS5 expression a query excludes with NOT: members-only
-    and private documents for a guest, others' private ones for a member (permission-visible
-    ones are checked after the backend). Excluding the few hidden documents, rather than
-    matching the many visible ones, keeps the long list of public documents out of every query."""
-    hidden = f"{MEMBERS_TOKEN} OR {PRIVATE_TOKEN}" if viewer is None else f"{PRIVATE_TOKEN} NOT {owner_token(viewer)}"
-    return f"({ACCESS} : ({hidden}))"
-
-
-def visibility_condition(viewer: str | None) -> tuple[str, list[Any]]:
-    """The same rule as ``hidden_expression``, over the documents table (``d``)."""
-    if viewer is None:
-        return "d.visibility NOT IN ('members', 'private')", []
-    return "(d.visibility != 'private' OR d.owner_id = ?)", [viewer]
-
-
-def match_expression(q: str) -> str | None:
-    """The FTS5 query for the user's words: every word must match, the last one as a prefix.
-    Words are quoted, so nothing the user types is FTS5 syntax."""
-    found = words(q)
-    if not found:
-        return None
-    quoted = [f'"{w}"' for w in found]
-    if len(found[-1]) > 1:
-        quoted[-1] += "*"
-    return " ".join(quoted)
 
 
 def _sort_key(value: Any, descending: bool) -> tuple[bool, Any]:
@@ -107,10 +56,6 @@ def _sort_key(value: Any, descending: bool) -> tuple[bool, Any]:
     if descending:  # sorted in reverse
         return (value is not None, value if value is not None else 0)
     return (value is None, value if value is not None else 0)
-
-
-def _tokenizer(index: RegisteredIndex) -> str:
-    return "porter unicode61 remove_diacritics 2" if index.spec.language == "english" else "unicode61 remove_diacritics 2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,21 +156,21 @@ class SQLiteBackend(SearchBackend):
             raise ValueError(f"search index {index.name}: '{ACCESS}' is a reserved field name")
         fts, docs, keywords, data = self._tables(index, suffix)
         for table in (fts, docs, keywords, data):
-            c.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
+            c.execute(f"DROP TABLE IF EXISTS {ident(table)}")
         token = uuid.uuid4().hex[:8]  # index names survive a table's rename: each copy's are its own
-        columns = "".join(f", {_ident('a_' + a.name)} {TYPES[a.type]}" for a in index.spec.attributes if a.type != "keywords")
-        c.execute(f"CREATE TABLE {_ident(docs)} (rowid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, "
+        columns = "".join(f", {ident('a_' + a.name)} {TYPES[a.type]}" for a in index.spec.attributes if a.type != "keywords")
+        c.execute(f"CREATE TABLE {ident(docs)} (rowid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, "
                   f"visibility TEXT NOT NULL, owner_id TEXT, resource_type TEXT, resource_id TEXT{columns})")
         for a in index.spec.attributes:
             if a.type != "keywords" and (a.filterable or a.sortable):
-                c.execute(f"CREATE INDEX {_ident(f'{docs}_{a.name}_{token}')} ON {_ident(docs)} ({_ident('a_' + a.name)})")
-        c.execute(f"CREATE TABLE {_ident(keywords)} (attr TEXT NOT NULL, value TEXT NOT NULL, doc INTEGER NOT NULL, "
+                c.execute(f"CREATE INDEX {ident(f'{docs}_{a.name}_{token}')} ON {ident(docs)} ({ident('a_' + a.name)})")
+        c.execute(f"CREATE TABLE {ident(keywords)} (attr TEXT NOT NULL, value TEXT NOT NULL, doc INTEGER NOT NULL, "
                   "PRIMARY KEY (attr, value, doc)) WITHOUT ROWID")
-        c.execute(f"CREATE INDEX {_ident(f'{keywords}_doc_{token}')} ON {_ident(keywords)} (doc)")
-        c.execute(f"CREATE TABLE {_ident(data)} (rowid INTEGER PRIMARY KEY, data TEXT NOT NULL)")
-        texts = ", ".join(_ident(f) for f in (*index.fields, ACCESS))
+        c.execute(f"CREATE INDEX {ident(f'{keywords}_doc_{token}')} ON {ident(keywords)} (doc)")
+        c.execute(f"CREATE TABLE {ident(data)} (rowid INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+        texts = ", ".join(ident(f) for f in (*index.fields, ACCESS))
         # prefix indexes: "pyth*" reads one short list instead of every word starting so
-        c.execute(f"CREATE VIRTUAL TABLE {_ident(fts)} USING fts5({texts}, tokenize='{_tokenizer(index)}', prefix='2 3 4')")
+        c.execute(f"CREATE VIRTUAL TABLE {ident(fts)} USING fts5({texts}, tokenize='{tokenizer(index)}', prefix='2 3 4')")
 
     def _state(self, c: sqlite3.Connection, index: str, key: str) -> str | None:
         row = c.execute("SELECT value FROM search_state WHERE index_name = ? AND key = ?", (index, key)).fetchone()
@@ -262,37 +207,37 @@ class SQLiteBackend(SearchBackend):
 
     def _write(self, c: sqlite3.Connection, index: RegisteredIndex, suffix: str, documents: Sequence[StoredDocument]) -> None:
         fts, docs, keywords, data = self._tables(index, suffix)
-        texts = ", ".join(_ident(f) for f in (*index.fields, ACCESS))
+        texts = ", ".join(ident(f) for f in (*index.fields, ACCESS))
         marks = ", ".join("?" for _ in range(len(index.fields) + 1))
         single = [a for a in index.spec.attributes if a.type != "keywords"]
         many = [a.name for a in index.spec.attributes if a.type == "keywords"]
         names = ["doc_id", "visibility", "owner_id", "resource_type", "resource_id", *(f"a_{a.name}" for a in single)]
         upsert = (
-            f"INSERT INTO {_ident(docs)} ({', '.join(_ident(n) for n in names)}) VALUES ({', '.join('?' for _ in names)}) "
-            f"ON CONFLICT (doc_id) DO UPDATE SET {', '.join(f'{_ident(n)} = excluded.{_ident(n)}' for n in names[1:])} "
+            f"INSERT INTO {ident(docs)} ({', '.join(ident(n) for n in names)}) VALUES ({', '.join('?' for _ in names)}) "
+            f"ON CONFLICT (doc_id) DO UPDATE SET {', '.join(f'{ident(n)} = excluded.{ident(n)}' for n in names[1:])} "
             "RETURNING rowid"
         )
         for doc in documents:
             values = [doc.id, doc.visibility, doc.owner_id, doc.resource_type, doc.resource_id]
-            values.extend(_column(a.type, doc.attrs.get(a.name)) for a in single)
+            values.extend(column_value(a.type, doc.attrs.get(a.name)) for a in single)
             rowid = c.execute(upsert, values).fetchone()[0]
-            c.execute(f"DELETE FROM {_ident(fts)} WHERE rowid = ?", (rowid,))
-            c.execute(f"DELETE FROM {_ident(keywords)} WHERE doc = ?", (rowid,))
-            c.execute(f"INSERT INTO {_ident(fts)} (rowid, {texts}) VALUES (?, {marks})",
+            c.execute(f"DELETE FROM {ident(fts)} WHERE rowid = ?", (rowid,))
+            c.execute(f"DELETE FROM {ident(keywords)} WHERE doc = ?", (rowid,))
+            c.execute(f"INSERT INTO {ident(fts)} (rowid, {texts}) VALUES (?, {marks})",
                       (rowid, *(doc.texts.get(f, "") for f in index.fields), access_tokens(doc.visibility, doc.owner_id)))
-            c.execute(f"INSERT OR REPLACE INTO {_ident(data)} (rowid, data) VALUES (?, ?)", (rowid, json.dumps(doc.data)))
+            c.execute(f"INSERT OR REPLACE INTO {ident(data)} (rowid, data) VALUES (?, ?)", (rowid, json.dumps(doc.data)))
             for name in many:
-                c.executemany(f"INSERT OR IGNORE INTO {_ident(keywords)} (attr, value, doc) VALUES (?, ?, ?)",
+                c.executemany(f"INSERT OR IGNORE INTO {ident(keywords)} (attr, value, doc) VALUES (?, ?, ?)",
                               [(name, value, rowid) for value in doc.attrs.get(name, ())])
 
     def _remove(self, c: sqlite3.Connection, index: RegisteredIndex, suffix: str, ids: Sequence[str]) -> None:
         fts, docs, keywords, data = self._tables(index, suffix)
         for doc_id in ids:
-            row = c.execute(f"DELETE FROM {_ident(docs)} WHERE doc_id = ? RETURNING rowid", (doc_id,)).fetchone()
+            row = c.execute(f"DELETE FROM {ident(docs)} WHERE doc_id = ? RETURNING rowid", (doc_id,)).fetchone()
             if row is not None:
-                c.execute(f"DELETE FROM {_ident(fts)} WHERE rowid = ?", (row[0],))
-                c.execute(f"DELETE FROM {_ident(keywords)} WHERE doc = ?", (row[0],))
-                c.execute(f"DELETE FROM {_ident(data)} WHERE rowid = ?", (row[0],))
+                c.execute(f"DELETE FROM {ident(fts)} WHERE rowid = ?", (row[0],))
+                c.execute(f"DELETE FROM {ident(keywords)} WHERE doc = ?", (row[0],))
+                c.execute(f"DELETE FROM {ident(data)} WHERE rowid = ?", (row[0],))
 
     def _targets(self, c: sqlite3.Connection, index: RegisteredIndex) -> list[str]:
         return [""] + (["__new"] if self._exists(c, self._tables(index, "__new")[0]) else [])
@@ -319,13 +264,13 @@ class SQLiteBackend(SearchBackend):
 
             def rename() -> None:
                 for table in live:
-                    c.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
+                    c.execute(f"DROP TABLE IF EXISTS {ident(table)}")
                 for old, renamed in zip(new, live):
-                    c.execute(f"ALTER TABLE {_ident(old)} RENAME TO {_ident(renamed)}")
+                    c.execute(f"ALTER TABLE {ident(old)} RENAME TO {ident(renamed)}")
                 self._set_state(c, index.name, "signature", index.signature())
 
             self._transaction(c, rename)
-            c.execute(f"INSERT INTO {_ident(live[0])}({_ident(live[0])}) VALUES ('optimize')")
+            c.execute(f"INSERT INTO {ident(live[0])}({ident(live[0])}) VALUES ('optimize')")
             c.execute("ANALYZE")
 
         await self._run(swap)
@@ -333,7 +278,7 @@ class SQLiteBackend(SearchBackend):
 
     async def count(self, index: RegisteredIndex) -> int:
         docs = self._tables(index)[1]
-        return await self._run(lambda c: int(c.execute(f"SELECT count(*) FROM {_ident(docs)}").fetchone()[0]))
+        return await self._run(lambda c: int(c.execute(f"SELECT count(*) FROM {ident(docs)}").fetchone()[0]))
 
     # -------------------------------------------------------------------------- reading
 
@@ -343,7 +288,7 @@ class SQLiteBackend(SearchBackend):
     def _search(self, c: sqlite3.Connection, index: RegisteredIndex, query: BackendQuery) -> BackendResult:
         fts = self._tables(index)[0]
         weights = ", ".join(repr(float(w)) for w in (*index.weights, 0.0))
-        rank = f"bm25({_ident(fts)}, {weights})"
+        rank = f"bm25({ident(fts)}, {weights})"
         matches = self._matches(index, query)
         # The full-text index counts matches cheaply: exactly the total when nothing else filters.
         found = self._match_count(c, index, matches.params[0]) if matches.words is not None else None
@@ -393,13 +338,13 @@ class SQLiteBackend(SearchBackend):
         if words_match is not None:
             # visibility is part of the full-text match: no document row is read to rule one out
             params.append(f"({words_match}) NOT {hidden_expression(query.viewer)}")
-            where = [f"{_ident(fts)} MATCH ?"]
+            where = [f"{ident(fts)} MATCH ?"]
             key = "f.rowid"
-            joined = f"{_ident(fts)} f JOIN {_ident(docs)} d ON d.rowid = f.rowid"
-            source = joined if query.filter is not None or query.sort else f"{_ident(fts)} f"
+            joined = f"{ident(fts)} f JOIN {ident(docs)} d ON d.rowid = f.rowid"
+            source = joined if query.filter is not None or query.sort else f"{ident(fts)} f"
         else:
             key = "d.rowid"
-            joined = source = f"{_ident(docs)} d"
+            joined = source = f"{ident(docs)} d"
             where = [visible[0]]
             params.extend(visible[1])
         if query.filter is not None:
@@ -408,7 +353,7 @@ class SQLiteBackend(SearchBackend):
             params.extend(values)
         order = []
         for attribute, descending in query.sort:
-            column = f"d.{_ident('a_' + attribute)}"
+            column = f"d.{ident('a_' + attribute)}"
             order.append(f"({column} IS NULL), {column} {'DESC' if descending else 'ASC'}")
         order.append(f"r, {key}" if words_match is not None else key)
         plain = None if words_match is None else f"({words_match})"
@@ -442,20 +387,20 @@ class SQLiteBackend(SearchBackend):
     def _visible(self, c: sqlite3.Connection, index: RegisteredIndex, matches: Matches, rowids: list[int]) -> set[int]:
         if not rowids:
             return set()
-        docs = _ident(self._tables(index)[1])
+        docs = ident(self._tables(index)[1])
         condition, values = matches.visible
         return {row[0] for row in c.execute(
             f"SELECT d.rowid FROM {docs} d WHERE d.rowid IN ({', '.join('?' for _ in rowids)}) AND {condition}",
             (*rowids, *values))}
 
     def _match_count(self, c: sqlite3.Connection, index: RegisteredIndex, match: str) -> int:
-        fts = _ident(self._tables(index)[0])
+        fts = ident(self._tables(index)[0])
         return int(c.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?", (match,)).fetchone()[0])
 
     def _extrapolate(self, c: sqlite3.Connection, index: RegisteredIndex, sampled: int, last: int) -> int:
         """The matches of a query whose first ``sampled`` matches, in rowid order, end at ``last``:
         as many again in the rest of the rowids as in the part read."""
-        docs = _ident(self._tables(index)[1])
+        docs = ident(self._tables(index)[1])
         # two subqueries: SQLite reads one end of the b-tree for each, but scans it all for min() and max() together
         low, high = c.execute(f"SELECT (SELECT min(rowid) FROM {docs}), (SELECT max(rowid) FROM {docs})").fetchone()
         if low is None or last >= high:
@@ -469,7 +414,7 @@ class SQLiteBackend(SearchBackend):
         with it in their title instead of every document holding it."""
         if total == 0:
             return []
-        title = _ident(index.title)
+        title = ident(index.title)
         match, rest = matches.params[0], matches.params[1:]
         in_title = f"{title} : ({matches.words})"
         visible_titled = [f"({match}) AND ({in_title})", *rest]
@@ -495,9 +440,9 @@ class SQLiteBackend(SearchBackend):
         name = self._index_on(c, docs, "a_" + first)
         if name is None or window > WALK_WINDOW:
             return self._ranked(c, index, matches, rank, query.limit, query.offset)
-        fts = _ident(self._tables(index)[0])
-        columns = [f"d.{_ident('a_' + attribute)}" for attribute, _ in query.sort]
-        walk = f"{_ident(docs)} d INDEXED BY {_ident(name)}"
+        fts = ident(self._tables(index)[0])
+        columns = [f"d.{ident('a_' + attribute)}" for attribute, _ in query.sort]
+        walk = f"{ident(docs)} d INDEXED BY {ident(name)}"
         inside = " AND ".join([f"d.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)", *matches.filters])
         rows = c.execute(
             f"SELECT d.rowid, {', '.join(columns)} FROM {walk} WHERE {columns[0]} IS NOT NULL AND {inside} "
@@ -529,7 +474,7 @@ class SQLiteBackend(SearchBackend):
     @staticmethod
     def _index_on(c: sqlite3.Connection, table: str, column: str) -> str | None:
         for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)):
-            if [row[2] for row in c.execute(f"PRAGMA index_info({_ident(name)})")] == [column]:
+            if [row[2] for row in c.execute(f"PRAGMA index_info({ident(name)})")] == [column]:
                 return str(name)
         return None
 
@@ -541,7 +486,7 @@ class SQLiteBackend(SearchBackend):
         marks = ", ".join("?" for _ in rowids)
         found = {row[0]: row for row in c.execute(
             f"SELECT d.rowid, d.doc_id, x.data, d.visibility, d.owner_id, d.resource_type, d.resource_id "
-            f"FROM {_ident(docs)} d JOIN {_ident(data)} x ON x.rowid = d.rowid WHERE d.rowid IN ({marks})", rowids)}
+            f"FROM {ident(docs)} d JOIN {ident(data)} x ON x.rowid = d.rowid WHERE d.rowid IN ({marks})", rowids)}
         return [
             BackendHit(id=r[1], score=-float(score), data=json.loads(r[2]), visibility=r[3], owner_id=r[4],
                        resource_type=r[5], resource_id=r[6])
@@ -553,9 +498,9 @@ class SQLiteBackend(SearchBackend):
         Single-valued attributes come with the matches; each list of keywords is counted by one
         lookup per match (one query: SQLite's planner, given these as parts of a compound query,
         scans the whole keyword table instead)."""
-        keywords = _ident(self._tables(index)[2])
+        keywords = ident(self._tables(index)[2])
         single = [n for n in wanted if index.attributes[n].type != "keywords"]
-        columns = "".join(f", d.{_ident('a_' + n)}" for n in single)
+        columns = "".join(f", d.{ident('a_' + n)}" for n in single)
         rows = c.execute(
             f"SELECT {matches.key}{columns} FROM {matches.joined if single else matches.source} WHERE {matches.condition} "
             f"ORDER BY {matches.key} LIMIT ?",
@@ -583,13 +528,13 @@ class SQLiteBackend(SearchBackend):
         """Highlights from a temporary FTS5 table like the index's holding the page's rows only:
         matching there reads a few rows, never the index's long lists."""
         fts = self._tables(index)[0]
-        columns = ", ".join(_ident(f) for f in index.fields)
+        columns = ", ".join(ident(f) for f in index.fields)
         marks = ", ".join("?" for _ in rowids)
-        texts = c.execute(f"SELECT rowid, {columns} FROM {_ident(fts)} WHERE rowid IN ({marks})", rowids).fetchall()
+        texts = c.execute(f"SELECT rowid, {columns} FROM {ident(fts)} WHERE rowid IN ({marks})", rowids).fetchall()
         name = f"highlight_{index.slug}_{hashlib.sha256(index.signature().encode()).hexdigest()[:8]}"
         if c.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (name,)).fetchone() is None:
-            c.execute(f"CREATE VIRTUAL TABLE temp.{_ident(name)} USING fts5({columns}, tokenize='{_tokenizer(index)}')")
-        table = _ident(name)
+            c.execute(f"CREATE VIRTUAL TABLE temp.{ident(name)} USING fts5({columns}, tokenize='{tokenizer(index)}')")
+        table = ident(name)
         lights = ", ".join(f"highlight({table}, {i}, '{MARK_START}', '{MARK_END}')" for i in range(len(index.fields)))
         c.execute("SAVEPOINT highlight")
         try:
@@ -603,43 +548,3 @@ class SQLiteBackend(SearchBackend):
                 marked = escape_marked(text or "")
                 if marked is not None:
                     hit.highlights[field] = marked
-
-
-def compile_filter(node: Node, index: RegisteredIndex, keywords: str) -> tuple[str, list[Any]]:
-    """SQL for SQLite over the document's columns, two-valued (a missing value is false, never NULL)."""
-    params: list[Any] = []
-    table = _ident(keywords)
-
-    def value(attribute: str, v: Any) -> Any:
-        return _column(index.attributes[attribute].type, v)
-
-    def condition(n: Condition, negated: bool) -> str:
-        many = index.attributes[n.attribute].type == "keywords"
-        column = f"d.{_ident('a_' + n.attribute)}"
-        if isinstance(n, Exists):
-            if many:
-                params.append(n.attribute)
-                return f"(d.rowid IN (SELECT doc FROM {table} WHERE attr = ?))"
-            return f"({column} IS NOT NULL)"
-        if isinstance(n, In):
-            marks = ", ".join("?" for _ in n.values)
-            if many:
-                params.append(n.attribute)
-                params.extend(n.values)
-                return f"(d.rowid IN (SELECT doc FROM {table} WHERE attr = ? AND value IN ({marks})))"
-            params.extend(value(n.attribute, v) for v in n.values)
-            return f"COALESCE({column} IN ({marks}), 0)"
-        if isinstance(n, Range):
-            params.extend([n.low, n.high])
-            return f"COALESCE({column} BETWEEN ? AND ?, 0)"
-        assert isinstance(n, Compare)
-        if many:  # only = and != reach a list of keywords
-            params.extend([n.attribute, n.value])
-            sql = f"(d.rowid IN (SELECT doc FROM {table} WHERE attr = ? AND value = ?))"
-        else:
-            op = "=" if n.op == "!=" else n.op
-            params.append(value(n.attribute, n.value))
-            sql = f"COALESCE({column} {op} ?, 0)"
-        return f"(NOT {sql})" if n.op == "!=" else sql
-
-    return render(node, condition), params

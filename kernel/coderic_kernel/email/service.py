@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 
 from coderic_sdk import DigestSource, Recipient
 
+from ..services.per_kernel import per_kernel
 from . import store
 from .backends import EmailBackend, PermanentFailure, backend_from_url
 from .message import build, mailbox, message_id, normalise_address, parse_from
@@ -32,16 +32,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("coderic.email")
 SEND_JOB = "email.send"
 CATEGORIES = ("transactional", "notifications", "digest", "newsletter")
-_SERVICES: weakref.WeakKeyDictionary[Kernel, EmailService] = weakref.WeakKeyDictionary()
 
 
+@per_kernel
 def service_for(kernel: Kernel) -> EmailService:
     """The kernel's email service, made on first use: the built-in ``email`` plugin asks for it
     while routes are collected at boot, so a bad template stops boot naming its plugin."""
-    service = _SERVICES.get(kernel)
-    if service is None:
-        service = _SERVICES[kernel] = EmailService(kernel)
-    return service
+    return EmailService(kernel)
 
 
 class EmailService:

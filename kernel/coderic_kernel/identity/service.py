@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from coderic_sdk import Problem
 from starlette.requests import HTTPConnection
 
+from ..services.per_kernel import per_kernel
 from .authenticate import Authenticator
 from .crypto import Sealer
 from .ended_sessions import EndedSessions
@@ -85,9 +86,6 @@ class IdentityService:
 
 
 
+@per_kernel
 def identity_for(kernel: Kernel) -> IdentityService:
-    service = getattr(kernel, "_identity", None)
-    if service is None:
-        service = IdentityService(kernel)
-        kernel._identity = service  # type: ignore[attr-defined]
-    return service
+    return IdentityService(kernel)

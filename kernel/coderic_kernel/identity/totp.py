@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import time
-import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyotp
 import segno
 
+from ..services.per_kernel import per_kernel
 from . import onetime
 from .crypto import Sealer
 from .tables import OneTimeToken, User
@@ -161,13 +161,8 @@ class Totp:
         return bool(disabled)
 
 
-_TOTPS: weakref.WeakKeyDictionary[Kernel, Totp] = weakref.WeakKeyDictionary()
-
-
+@per_kernel
 def totp_for(kernel: Kernel) -> Totp:
     from .service import identity_for
 
-    totp = _TOTPS.get(kernel)
-    if totp is None:
-        totp = _TOTPS[kernel] = Totp(identity_for(kernel).sealer)
-    return totp
+    return Totp(identity_for(kernel).sealer)

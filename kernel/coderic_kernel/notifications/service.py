@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from coderic_sdk import NotificationType, Recipient
 
@@ -22,6 +21,7 @@ from ..errors import PluginError
 from ..identity.tables import User
 from ..permissions.tables import RoleGrant
 from ..services.json_safe import to_json
+from ..services.per_kernel import per_kernel
 from . import preferences, push
 from .hub import Hub
 from .tables import Notification, to_dict
@@ -39,15 +39,12 @@ SECURITY_ALERT = "notifications.security_alert"
 CHUNK = 500
 MAX_RECIPIENTS = 50_000
 N = Notification
-_SERVICES: WeakKeyDictionary[Any, NotificationService] = WeakKeyDictionary()
 
 
+@per_kernel
 def notifications_for(kernel: Kernel) -> NotificationService:
     """The kernel's notification service, made on first use (at boot, by the built-in plugin)."""
-    service = _SERVICES.get(kernel)
-    if service is None:
-        service = _SERVICES[kernel] = NotificationService(kernel)
-    return service
+    return NotificationService(kernel)
 
 
 def as_item(row: Mapping[str, Any]) -> dict[str, Any]:

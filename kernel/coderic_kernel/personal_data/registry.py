@@ -3,7 +3,6 @@ order the kernel calls them in."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from coderic_sdk import PersonalData, PluginContext
 
 from ..errors import PluginError
 from ..plugins.hooks import PluginHooks
+from ..services.per_kernel import per_kernel
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -52,13 +52,8 @@ class PersonalDataRegistry:
         return [(plugin, entry) for plugin in plugins for entry in self.declared[plugin]]
 
 
-_REGISTRIES: weakref.WeakKeyDictionary[Kernel, PersonalDataRegistry] = weakref.WeakKeyDictionary()
-
-
+@per_kernel
 def personal_data_for(kernel: Kernel) -> PersonalDataRegistry:
     """The kernel's registry, made on first use: the ``auth`` built-in asks while routes are
     collected at boot, so a bad declaration stops boot naming its plugin."""
-    registry = _REGISTRIES.get(kernel)
-    if registry is None:
-        registry = _REGISTRIES[kernel] = PersonalDataRegistry.collect(kernel.hooks, list(kernel.contexts.values()))
-    return registry
+    return PersonalDataRegistry.collect(kernel.hooks, list(kernel.contexts.values()))

@@ -5,38 +5,35 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from coderic_sdk import CurrentUser, ProfileSection
 
 from ..errors import PluginError
 from ..services.json_safe import to_json
+from ..services.per_kernel import per_kernel
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
 
 logger = logging.getLogger("coderic.profiles")
-_SECTIONS: weakref.WeakKeyDictionary[Kernel, dict[str, ProfileSection]] = weakref.WeakKeyDictionary()
 
 
+@per_kernel
 def sections_for(kernel: Kernel) -> dict[str, ProfileSection]:
     """Every plugin's sections by full name (``<plugin>.<name>``), in plugin order. The ``auth``
     built-in asks while routes are collected, so a bad section stops boot naming its plugin."""
-    found = _SECTIONS.get(kernel)
-    if found is None:
-        found = {}
-        for plugin in kernel.contexts.values():
-            for section in kernel.hooks.profile_sections(plugin):
-                short = section.name.removeprefix(f"{plugin.name}.")
-                if "." in short:
-                    raise PluginError(plugin.name, "register",
-                                      f"profile section {section.name!r} must be named '{plugin.name}.<name>'")
-                full = f"{plugin.name}.{short}"
-                if full in found:
-                    raise PluginError(plugin.name, "register", f"two profile sections are named {full!r}")
-                found[full] = dataclasses.replace(section, name=full)
-        _SECTIONS[kernel] = found
+    found: dict[str, ProfileSection] = {}
+    for plugin in kernel.contexts.values():
+        for section in kernel.hooks.profile_sections(plugin):
+            short = section.name.removeprefix(f"{plugin.name}.")
+            if "." in short:
+                raise PluginError(plugin.name, "register",
+                                  f"profile section {section.name!r} must be named '{plugin.name}.<name>'")
+            full = f"{plugin.name}.{short}"
+            if full in found:
+                raise PluginError(plugin.name, "register", f"two profile sections are named {full!r}")
+            found[full] = dataclasses.replace(section, name=full)
     return found
 
 

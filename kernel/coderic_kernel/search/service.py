@@ -21,11 +21,11 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from coderic_sdk import CurrentUser, FieldError, Problem, Resource, SearchDocument, SearchHit, SearchResults
 from coderic_sdk.search import MAX_PER_PAGE, MEMBERS, PRIVATE, PUBLIC
 
+from ..services.per_kernel import per_kernel
 from .backends import BackendHit, BackendQuery, SearchBackend, backend_for
 from .filters import FilterError, Node, normalise_value, parse_filter
 from .registry import RegisteredIndex, SearchRegistry, StoredDocument
@@ -41,14 +41,11 @@ MAX_QUERY = 1000
 MAX_WINDOW = 1000  # results reachable by paging across several indexes
 SLACK = 10  # extra hits asked for, to fill a page when the re-check drops some
 logger = logging.getLogger("coderic.search")
-_SERVICES: WeakKeyDictionary[Any, SearchService] = WeakKeyDictionary()
 
 
+@per_kernel
 def search_for(kernel: Kernel) -> SearchService:
-    service = _SERVICES.get(kernel)
-    if service is None:
-        service = _SERVICES[kernel] = SearchService(kernel)
-    return service
+    return SearchService(kernel)
 
 
 def unprocessable(field: str, reason: str) -> Problem:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from coderic_sdk import FilePurpose, NotFound, Problem, SignedUpload, StorageUsage, StoredFile
 from coderic_sdk.storage import IMAGE_TYPES
 
+from ..services.per_kernel import per_kernel
 from . import quotas
 from .backends import Backend, open_backend
 from .keys import ORIGINAL, clean_filename, content_disposition, new_file_id, object_key, pending_key, variant_key
@@ -40,21 +40,16 @@ def is_inline(content_type: str) -> bool:
     return content_type in IMAGE_TYPES
 
 
-_STORES: weakref.WeakKeyDictionary[Kernel, FileStore] = weakref.WeakKeyDictionary()
-
-
+@per_kernel
 def store_for(kernel: Kernel) -> FileStore:
     """The kernel's file store, made on first use: the built-in ``files`` plugin asks for it
     while routes are collected at boot, so a bad purpose stops boot naming its plugin."""
-    store = _STORES.get(kernel)
-    if store is None:
-        from ..config.secrets import derived_key
-        from .purposes import collect_purposes
+    from ..config.secrets import derived_key
+    from .purposes import collect_purposes
 
-        settings = kernel.config.kernel
-        purposes = collect_purposes(kernel.hooks, list(kernel.contexts.values()))
-        store = _STORES[kernel] = FileStore(settings, purposes, derived_key(settings, "storage"))
-    return store
+    settings = kernel.config.kernel
+    purposes = collect_purposes(kernel.hooks, list(kernel.contexts.values()))
+    return FileStore(settings, purposes, derived_key(settings, "storage"))
 
 
 class FileStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,3 +20,15 @@ def quick_hashes(monkeypatch: Any) -> None:
     quick = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
     monkeypatch.setattr(passwords, "HASHER", quick)
     monkeypatch.setattr(passwords, "_DUMMY_HASH", quick.hash("dummy"))
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """``serve`` sets up process-wide logging; put it back for the tests that follow."""
+    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access"]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in map(logging.getLogger, names)]
+    yield
+    for logger, handlers, level, propagate, disabled in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled

@@ -4,9 +4,7 @@ and a SQLite database under it."""
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Iterator
 
 import pytest
 from coderic_kernel import __version__ as kernel_version
@@ -306,18 +304,6 @@ def test_an_invalid_configuration_stops_a_command_with_one_line(project: Project
         "Value error, a PostgreSQL URL needs a host; accepted: "
         "sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://user:password@host:5432/name"
     )
-
-
-@pytest.fixture
-def keep_logging() -> Iterator[None]:
-    """``serve`` sets up process-wide logging; put it back for the tests that follow."""
-    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access"]
-    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in map(logging.getLogger, names)]
-    yield
-    for logger, handlers, level, propagate, disabled in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate, logger.disabled = propagate, disabled
 
 
 def test_serve_refuses_pending_migrations(project: Project, keep_logging: None) -> None:

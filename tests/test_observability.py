@@ -181,6 +181,18 @@ async def test_the_server_writes_access_lines_straight_to_its_handler(coderic_cl
     assert "hunter2" not in stream.getvalue() and "very-secret" not in stream.getvalue()
 
 
+def test_uvicorn_keeps_its_records_but_writes_no_access_line_of_its_own(keep_logging: None) -> None:
+    from coderic_kernel.observability import logs
+
+    logs.configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    # uvicorn formats its access line for every request when this says True, even with the
+    # logger disabled: the kernel writes its own line, so uvicorn must find no handler at all.
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    assert logging.getLogger("uvicorn.error").hasHandlers()  # its warnings and errors reach the kernel's handler
+    assert isinstance(handler, logs.BufferedStreamHandler) and handler is logs.json_access_sink
+
+
 def test_buffered_lines_are_written_in_batches_and_warnings_at_once() -> None:
     import io
 

@@ -304,8 +304,14 @@ def configure_logging(level: str, fmt: Literal["json", "text"]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True  # the kernel writes its own access log
+    # The kernel writes its own access log. uvicorn formats its access line for every request
+    # when its logger "has handlers" (its own or, propagating, the root's), even a disabled
+    # one: with none and no propagation it does not (11k instructions per request).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 from coderic_sdk import Problem
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route as StarletteRoute
 
 from ..kernel import Kernel
 from ..observability.metrics import metrics_endpoint
@@ -16,7 +15,7 @@ from .jwks import JWKS_PATH, jwks_endpoint
 from .middleware.stack import KernelStarlette, kernel_middleware
 from .openapi import OPENAPI_PATH, openapi_endpoint
 from .problems import handle_http_exception, handle_problem
-from .routing import starlette_routes
+from .routing import endpoint_route, starlette_routes
 
 
 def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) -> Starlette:
@@ -31,15 +30,15 @@ def create_app(kernel: Kernel | None = None, *, manage_lifespan: bool = True) ->
         prepare_process(kernel.config.kernel)
     settings = kernel.config.kernel
     routes = [
-        StarletteRoute("/healthz", healthz, methods=["GET"]),
-        StarletteRoute("/readyz", readyz_endpoint(kernel.health_checks), methods=["GET"]),
-        StarletteRoute(OPENAPI_PATH, openapi_endpoint(kernel), methods=["GET"]),
-        StarletteRoute(JWKS_PATH, jwks_endpoint(kernel), methods=["GET"]),
+        endpoint_route("/healthz", healthz, ["GET"]),
+        endpoint_route("/readyz", readyz_endpoint(kernel.health_checks), ["GET"]),
+        endpoint_route(OPENAPI_PATH, openapi_endpoint(kernel), ["GET"]),
+        endpoint_route(JWKS_PATH, jwks_endpoint(kernel), ["GET"]),
         *docs_routes(),
         *starlette_routes(kernel.routes, settings.max_body_bytes),
     ]
     if settings.metrics_enabled:
-        routes.append(StarletteRoute("/metrics", metrics_endpoint(kernel.metrics, settings.metrics_token), methods=["GET"]))
+        routes.append(endpoint_route("/metrics", metrics_endpoint(kernel.metrics, settings.metrics_token), ["GET"]))
 
     app = KernelStarlette(
         routes=routes,

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from ..errors import StartupError
 from .openapi import DOCS_PATH, OPENAPI_PATH
+from .routing import endpoint_route
 
 STATIC_PATH = f"{DOCS_PATH}/static"
 SWAGGER_UI_PACKAGE = "swagger_ui"  # the import name of swagger-ui-py
@@ -76,6 +77,6 @@ async def docs_page(request: Request) -> Response:
 def docs_routes() -> list[BaseRoute]:
     assets = DocsAssets(directory=swagger_ui_directory(), packages=[("coderic_kernel.web", "static")])
     return [
-        Route(DOCS_PATH, docs_page, methods=["GET"], name="docs"),
+        endpoint_route(DOCS_PATH, docs_page, ["GET"], name="docs"),
         Mount(STATIC_PATH, app=assets, name="docs-static"),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from email.utils import format_datetime
@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from ..permissions.service import decisions
 from .negotiation import accepts_json
@@ -218,6 +219,33 @@ def _multi_valued_fields(model: type[BaseModel] | None) -> frozenset[str]:
     return frozenset(names)
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RequestEndpoint:
+    """The ASGI app of a ``request -> response`` endpoint.
+
+    Starlette's own wrapper (``request_response``) also catches each route's exceptions with
+    the handler table from the scope. The kernel already catches them once for the whole app,
+    with the same handlers (the request pipeline, or Starlette's ExceptionMiddleware when CORS
+    is on: see ``middleware/stack.py``), so this one lets them pass: one coroutine and one
+    ``send`` wrapper fewer per request. Not a function, so Starlette serves it as it is."""
+
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+def endpoint_route(path: str, endpoint: Endpoint, methods: Sequence[str], name: str | None = None) -> StarletteRoute:
+    """A Starlette route answering ``methods`` on ``path`` with ``endpoint``."""
+    return StarletteRoute(path, RequestEndpoint(endpoint), methods=list(methods), name=name)
+
+
 def starlette_routes(mounted: Sequence[MountedRoute], max_body_bytes: int) -> list[StarletteRoute]:
     by_path: dict[str, dict[str, RouteHandler]] = defaultdict(dict)
     for entry in mounted:
@@ -225,8 +253,7 @@ def starlette_routes(mounted: Sequence[MountedRoute], max_body_bytes: int) -> li
     routes = []
     for path, handlers in by_path.items():
         endpoint = next(iter(handlers.values())) if len(handlers) == 1 else _MethodDispatch(handlers)
-        # A bound method, so Starlette treats it as a request -> response endpoint.
-        routes.append(StarletteRoute(path, endpoint.__call__, methods=list(handlers)))
+        routes.append(endpoint_route(path, endpoint, list(handlers)))
     return routes
 
 

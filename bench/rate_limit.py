@@ -37,7 +37,7 @@ from _servers import (
     serving,
     spread,
 )
-from request_instructions import PRODUCTION, VALGRIND_READY_SECONDS, instructions, tool
+from request_instructions import CHUNKS, IDLE_SECONDS, PRODUCTION, VALGRIND_READY_SECONDS, count_requests, tool
 
 TARGET = 0.85
 PATH = "/api/v1/plugins"
@@ -87,7 +87,7 @@ def evalsha_totals(url: str) -> tuple[int, int]:
 
 
 def count_instructions(name: str, settings: dict[str, str], requests: int, warmup: int, concurrency: int,
-                       workdir: Path) -> dict[str, float]:
+                       idle_seconds: float, chunks: int, workdir: Path) -> dict[str, float]:
     """Instructions the server executes per request under callgrind; for a Redis server also
     Redis's EVALSHA calls and microseconds per request (from INFO, so other clients of the
     same Redis would show up in them)."""
@@ -104,11 +104,11 @@ def count_instructions(name: str, settings: dict[str, str], requests: int, warmu
         check_switch(name, child)
         callgrind_control("--instr=on", child)
         load(child, warmup, concurrency, 600.0)
-        callgrind_control("-z", child)
         before = evalsha_totals(redis_url) if redis_url else None
-        load(child, requests, concurrency, 600.0)
+        count = count_requests(child.process.pid, outdir, lambda n: load(child, n, concurrency, 600.0), requests,
+                               idle_seconds, chunks)
         after = evalsha_totals(redis_url) if redis_url else None
-        counted = {"instructions": instructions(child.process.pid, outdir) / requests}
+        counted = {"instructions": count.per_request, "background": count.background}
     if before is not None and after is not None:
         counted["redis_calls"] = (after[0] - before[0]) / requests
         counted["redis_us"] = (after[1] - before[1]) / requests
@@ -211,9 +211,10 @@ def measure_rps(chosen: dict[str, dict[str, str]], rounds: int, requests: int, c
 
 
 def measure_instructions(chosen: dict[str, dict[str, str]], requests: int, warmup: int,
-                         concurrency: int) -> dict[str, Any]:
+                         concurrency: int, idle_seconds: float, chunks: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coderic-bench-") as tmp:
-        counted = {name: count_instructions(name, settings, requests, warmup, concurrency, Path(tmp))
+        counted = {name: count_instructions(name, settings, requests, warmup, concurrency, idle_seconds, chunks,
+                                             Path(tmp))
                    for name, settings in chosen.items()}
     per_request = {name: values["instructions"] for name, values in counted.items()}
     return {
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-requests", type=int, default=2000, help="requests per run on one connection")
     parser.add_argument("--instruction-requests", type=int, default=2000, help="requests counted under callgrind")
     parser.add_argument("--instruction-warmup", type=int, default=200, help="requests before counting starts")
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS,
+                        help="idle time under callgrind whose rate of the server's own work is taken off")
+    parser.add_argument("--chunks", type=int, default=CHUNKS, help="counted slices of the requests (median kept)")
     parser.add_argument("--instruction-concurrency", type=int, default=1,
                         help="connections under callgrind (1: no two Redis checks share a call)")
     parser.add_argument("--only", choices=("instructions", "rps"), help="one of the two measures")
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if args.only != "rps":
         result["instructions"] = measure_instructions(chosen, args.instruction_requests, args.instruction_warmup,
-                                                      args.instruction_concurrency)
+                                                      args.instruction_concurrency, args.idle_seconds, args.chunks)
     if args.only != "instructions":
         result["requests_per_second"] = measure_rps(chosen, args.rounds, args.requests, args.concurrency, args.seconds,
                                                     args.latency_requests)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,6 +49,8 @@ from request_overhead import PRODUCTION
 TARGET = 0.75
 LOAD_SCRIPT = BENCH_DIR / "_load.py"
 IDLE_SLICES = 4
+IDLE_SECONDS = 40.0
+CHUNKS = 5
 VALGRIND_READY_SECONDS = 900.0  # a server under callgrind starts some fifty times slower (minutes on a busy machine)
 VARIANTS = {
     "bare": None,
@@ -114,28 +117,34 @@ def per_request(name: str, settings: dict[str, str] | None, requests: int, warmu
         env = kernel_env(workdir / f"db-{port}") | {"CODERIC_OUTBOX_POLL_SECONDS": "60", **settings}
         (workdir / f"db-{port}").mkdir()
     with serving([*valgrind, *argv], port, env, workdir, timeout=VALGRIND_READY_SECONDS) as child:
-        pid = child.process.pid
         run_load(port, warmup)
-        # Each dump holds what ran since the one before, so slices need no zeroing in between;
-        # medians leave out the slice that caught a timer's rare run (a first query, say).
-        started = zero(pid)
-        rates = []
-        for _ in range(IDLE_SLICES):
-            time.sleep(idle_seconds / IDLE_SLICES)
-            counted = instructions(pid, outdir)
-            rates.append(counted / (time.monotonic() - started))  # per second, no request in flight
-            started = time.monotonic()
-        idle_rate = median(rates)
-        per_chunk, background = [], []
-        started = zero(pid)
-        for size in _split(requests, chunks):
-            run_load(port, size)
-            spent = idle_rate * (time.monotonic() - started)
-            counted = instructions(pid, outdir)
-            started = time.monotonic()
-            per_chunk.append((counted - spent) / size)
-            background.append(spent / size)
-        return Count(median(per_chunk), median(background), per_chunk)
+        return count_requests(child.process.pid, outdir, lambda n: run_load(port, n), requests, idle_seconds, chunks)
+
+
+def count_requests(pid: int, outdir: Path, answer: Callable[[int], object], requests: int, idle_seconds: float,
+                   chunks: int) -> Count:
+    """Instructions per request while ``answer(n)`` has a warmed-up server under callgrind
+    answer ``n`` requests, its own background work at its idle rate taken off (module doc)."""
+    # Each dump holds what ran since the one before, so slices need no zeroing in between;
+    # medians leave out the slice that caught a timer's rare run (a first query, say).
+    started = zero(pid)
+    rates = []
+    for _ in range(IDLE_SLICES):
+        time.sleep(idle_seconds / IDLE_SLICES)
+        counted = instructions(pid, outdir)
+        rates.append(counted / (time.monotonic() - started))  # per second, no request in flight
+        started = time.monotonic()
+    idle_rate = median(rates)
+    per_chunk, background = [], []
+    started = zero(pid)
+    for size in _split(requests, chunks):
+        answer(size)
+        spent = idle_rate * (time.monotonic() - started)
+        counted = instructions(pid, outdir)
+        started = time.monotonic()
+        per_chunk.append((counted - spent) / size)
+        background.append(spent / size)
+    return Count(median(per_chunk), median(background), per_chunk)
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -146,9 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests counted per server")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the counters are zeroed")
-    parser.add_argument("--idle-seconds", type=float, default=40.0,
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS,
                         help="idle time before counting, to measure (and take off) the server's own background work")
-    parser.add_argument("--chunks", type=int, default=5, help="counted slices of the requests (the median is kept)")
+    parser.add_argument("--chunks", type=int, default=CHUNKS, help="counted slices of the requests (the median is kept)")
     parser.add_argument("--only", choices=sorted(VARIANTS), action="append", help="measure only this variant (and bare)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep callgrind's dumps in DIR/<variant>/ (read them with callgrind_annotate)")

@@ -35,7 +35,7 @@ BENCHMARKS = {
 QUICK = {
     "startup": ["--repeat", "2"], "request_overhead": ["--rounds", "2", "--requests", "5000"],
     "request_instructions": ["--requests", "500", "--warmup", "100", "--idle-seconds", "10"],
-    "rate_limit": ["--rounds", "2", "--requests", "5000"],
+    "rate_limit": ["--rounds", "2", "--requests", "5000", "--idle-seconds", "10"],
     "jobs": ["--count", "300", "--rounds", "1", "--jobs", "500", "--job-rounds", "1"],
     "email_delivery": ["--quick"],
     "storage": ["--size-mib", "8", "--rounds", "1", "--memory-factor", "10"],

@@ -80,18 +80,19 @@ async def database_at(url: str, *, template: str | None = None) -> AsyncIterator
         yield
         return
     name = _database_name(url)
+    admin_url = postgres_admin_url()  # read once: a test may point the variable elsewhere meanwhile
     admin = await _postgres_admin()
     try:
         if template is None:
             await admin.execute(f'CREATE DATABASE "{name}"')
         else:
-            await _copy_of(admin, _database_name(template), name)
+            await _copy_of(admin, admin_url, _database_name(template), name)
     finally:
         await admin.close()
     try:
         yield
     finally:
-        _background().submit(_run, _drop, name)
+        _background().submit(_run, admin_url, _drop, name)
 
 
 async def migrated_template(kind: str, kernel: Kernel, overrides: Mapping[str, Any]) -> str:
@@ -130,8 +131,9 @@ def kernel_configuration(overrides: Mapping[str, Any], *, database_url: str) -> 
 
 #: This process's template URLs by (kind, migration signature); see ``migrated_template``.
 _TEMPLATES: dict[tuple[str, Any], str] = {}
-#: A copy of each PostgreSQL template, being made for the next test that wants one.
-_SPARES: dict[str, Future[str]] = {}
+#: A copy of each PostgreSQL template, being made for the next test that wants one, and the
+#: server it is made on.
+_SPARES: dict[str, tuple[str, Future[str]]] = {}
 
 
 async def _make_template(kind: str, overrides: Mapping[str, Any], *, digest: str) -> str:
@@ -149,7 +151,7 @@ async def _make_template(kind: str, overrides: Mapping[str, Any], *, digest: str
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        atexit.register(_run, _drop, name)
+        atexit.register(_run, postgres_admin_url(), _drop, name)
         url = _postgres_url(name)
     else:
         raise ValueError(f"unknown test database {kind!r}")
@@ -159,12 +161,14 @@ async def _make_template(kind: str, overrides: Mapping[str, Any], *, digest: str
     return url
 
 
-async def _copy_of(admin: Any, template: str, name: str) -> None:
-    """Make ``name`` a copy of ``template``: the spare made in advance, renamed, when there is
-    one; then start the next spare."""
-    spare = _SPARES.pop(template, None)
+async def _copy_of(admin: Any, admin_url: str, template: str, name: str) -> None:
+    """Make ``name`` a copy of ``template`` on the server of ``admin`` (at ``admin_url``): the
+    spare made in advance, renamed, when there is one; then start the next spare."""
+    spare_url, spare = _SPARES.pop(template, (None, None))
     taken = False
-    if spare is not None:
+    if spare is not None and spare_url != admin_url:  # made on another server: not this test's
+        _background().submit(_drop_spare, spare_url, spare)
+    elif spare is not None:
         try:
             spare_name = await asyncio.wrap_future(spare)
             await admin.execute(f'ALTER DATABASE "{spare_name}" RENAME TO "{name}"')
@@ -173,7 +177,7 @@ async def _copy_of(admin: Any, template: str, name: str) -> None:
             print(f"coderic testing: spare copy of {template} unusable ({exc!r})", file=sys.stderr)
     if not taken:
         await _create_copy(admin, template, name)
-    _SPARES[template] = _background().submit(_run, _spare_of, template)
+    _SPARES[template] = admin_url, _background().submit(_run, admin_url, _spare_of, template)
 
 
 async def _spare_of(admin: Any, template: str) -> str:
@@ -202,12 +206,16 @@ async def _drop(admin: Any, name: str) -> None:
 
 
 def _drop_spares() -> None:
-    for spare in _SPARES.values():
-        try:
-            _run(_drop, spare.result(timeout=60))
-        except Exception as exc:
-            print(f"coderic testing: a spare database was not made or dropped ({exc!r})", file=sys.stderr)
+    for admin_url, spare in _SPARES.values():
+        _drop_spare(admin_url, spare)
     _SPARES.clear()
+
+
+def _drop_spare(admin_url: str, spare: Future[str]) -> None:
+    try:
+        _run(admin_url, _drop, spare.result(timeout=60))
+    except Exception as exc:
+        print(f"coderic testing: a spare database was not made or dropped ({exc!r})", file=sys.stderr)
 
 
 async def _drop_orphans(admin: Any) -> None:
@@ -230,14 +238,15 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _run(operation: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run ``operation(admin, *args)`` on a connection of its own, outside any event loop (in
-    the background thread, or at exit); what fails is reported, never raised into nothing."""
+def _run(admin_url: str, operation: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``operation(admin, *args)`` on a connection of its own to ``admin_url`` (the server
+    as it was named when the work was queued), outside any event loop (in the background
+    thread, or at exit); what fails is reported, never raised into nothing."""
 
     async def run() -> Any:
         import asyncpg
 
-        admin = await asyncpg.connect(postgres_admin_url(), timeout=5)
+        admin = await asyncpg.connect(admin_url, timeout=5)
         try:
             return await operation(admin, *args)
         finally:

@@ -76,7 +76,7 @@ class DatabaseService:
         another connection wrote in between, where an immediate one simply waits its turn.
         """
         if self.url.dialect == "sqlite":
-            return self._engine.transaction(transaction_type=TransactionType.immediate)  # type: ignore[call-arg,no-any-return]
+            return _BegunOrReleased(self._engine.transaction(transaction_type=TransactionType.immediate))  # type: ignore[call-arg]
         return self._engine.transaction()  # type: ignore[no-any-return]
 
     async def ping(self) -> None:
@@ -97,6 +97,54 @@ class _DeferredPostgresEngine(PostgresEngine):
 
     async def check_version(self) -> None:
         return None
+
+
+class _BegunOrReleased:
+    """Piccolo's SQLite transaction, with its connection released whatever interrupts it.
+
+    Piccolo opens a connection and runs ``BEGIN IMMEDIATE`` in ``__aenter__``; a task
+    cancelled there (a server stopping its loops) gets the ``CancelledError`` after the
+    statement may already have run in aiosqlite's thread, and ``__aexit__`` never runs: the
+    connection stays open holding the write lock until the collector frees it, and every
+    other writer meanwhile waits out the busy timeout (30 s), then fails with "database is
+    locked". ``__aexit__`` likewise leaves the connection open when its COMMIT or ROLLBACK
+    fails or is cancelled. In each case the connection is rolled back and closed here,
+    shielded from a second cancellation, before the error goes on."""
+
+    __slots__ = ("transaction",)
+
+    def __init__(self, transaction: Any) -> None:
+        self.transaction = transaction
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self.transaction.__aenter__()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.transaction.__aexit__(*exc_info)
+        except BaseException:
+            await self._release()
+            raise
+
+    async def _release(self) -> None:
+        if getattr(self.transaction, "_parent", None) is not None:  # nested: the outer one owns the connection
+            return
+        connection = getattr(self.transaction, "connection", None)  # None: it failed before connecting
+        if connection is not None:
+            await asyncio.shield(_roll_back_and_close(connection))
+
+
+async def _roll_back_and_close(connection: Any) -> None:
+    try:
+        await connection.execute("ROLLBACK")
+    except (sqlite3.Error, ValueError):  # no transaction (BEGIN had not run, or COMMIT had), or already closed
+        pass
+    finally:
+        await connection.close()
 
 
 def _prepare_sqlite(path: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -76,8 +77,9 @@ class DatabaseService:
         another connection wrote in between, where an immediate one simply waits its turn.
         """
         if self.url.dialect == "sqlite":
-            return _BegunOrReleased(self._engine.transaction(transaction_type=TransactionType.immediate))  # type: ignore[call-arg]
-        return self._engine.transaction()  # type: ignore[no-any-return]
+            immediate = self._engine.transaction(transaction_type=TransactionType.immediate)  # type: ignore[call-arg]
+            return _Released(immediate, _roll_back_and_close)
+        return _Released(self._engine.transaction(), partial(_give_back, self._engine))
 
     async def ping(self) -> None:
         await self._engine.run_ddl("SELECT 1")
@@ -99,22 +101,24 @@ class _DeferredPostgresEngine(PostgresEngine):
         return None
 
 
-class _BegunOrReleased:
-    """Piccolo's SQLite transaction, with its connection released whatever interrupts it.
+class _Released:
+    """Piccolo's transaction, with its connection released whatever interrupts it.
 
-    Piccolo opens a connection and runs ``BEGIN IMMEDIATE`` in ``__aenter__``; a task
-    cancelled there (a server stopping its loops) gets the ``CancelledError`` after the
-    statement may already have run in aiosqlite's thread, and ``__aexit__`` never runs: the
-    connection stays open holding the write lock until the collector frees it, and every
-    other writer meanwhile waits out the busy timeout (30 s), then fails with "database is
-    locked". ``__aexit__`` likewise leaves the connection open when its COMMIT or ROLLBACK
-    fails or is cancelled. In each case the connection is rolled back and closed here,
-    shielded from a second cancellation, before the error goes on."""
+    Piccolo takes a connection and begins in ``__aenter__``; a task cancelled there (a
+    server stopping its loops, a job's timeout) gets the ``CancelledError`` after BEGIN may
+    already have run, and ``__aexit__`` never runs. ``__aexit__`` in turn leaves the
+    connection held when its COMMIT or ROLLBACK fails or is cancelled. Either way the
+    connection stays in its transaction: on SQLite it holds the write lock until the
+    collector frees it, and every other writer meanwhile waits out the busy timeout (30 s),
+    then fails with "database is locked"; on PostgreSQL it is lost to the pool, with any row
+    locks it took. Here it is rolled back and released (``release``), shielded from a second
+    cancellation, before the error goes on."""
 
-    __slots__ = ("transaction",)
+    __slots__ = ("transaction", "release")
 
-    def __init__(self, transaction: Any) -> None:
+    def __init__(self, transaction: Any, release: Callable[[Any], Awaitable[None]]) -> None:
         self.transaction = transaction
+        self.release = release
 
     async def __aenter__(self) -> Any:
         try:
@@ -135,16 +139,31 @@ class _BegunOrReleased:
             return
         connection = getattr(self.transaction, "connection", None)  # None: it failed before connecting
         if connection is not None:
-            await asyncio.shield(_roll_back_and_close(connection))
+            await asyncio.shield(self.release(connection))
 
 
 async def _roll_back_and_close(connection: Any) -> None:
+    """SQLite: Piccolo opens a connection per transaction."""
     try:
         await connection.execute("ROLLBACK")
     except (sqlite3.Error, ValueError):  # no transaction (BEGIN had not run, or COMMIT had), or already closed
         pass
     finally:
         await connection.close()
+
+
+async def _give_back(engine: Any, connection: Any) -> None:
+    """PostgreSQL: the pool's release rolls back what is open; without a pool, Piccolo opened
+    the connection for the transaction."""
+    import asyncpg
+
+    if engine.pool is None:
+        await connection.close()
+        return
+    try:
+        await engine.pool.release(connection)
+    except asyncpg.InterfaceError:  # Piccolo had released it already
+        pass
 
 
 def _prepare_sqlite(path: str) -> None:

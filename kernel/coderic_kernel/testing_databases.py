@@ -145,13 +145,14 @@ async def _make_template(kind: str, overrides: Mapping[str, Any], *, digest: str
         url = f"sqlite:///{folder / (digest + '.db')}"
     elif kind == "postgresql":
         name = f"{TEMPLATE_PREFIX}{os.getpid()}_{digest}"
+        admin_url = postgres_admin_url()
         admin = await _postgres_admin()
         try:
             await _drop_orphans(admin)
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        atexit.register(_run, postgres_admin_url(), _drop, name)
+        atexit.register(_run, admin_url, _drop, name)
         url = _postgres_url(name)
     else:
         raise ValueError(f"unknown test database {kind!r}")

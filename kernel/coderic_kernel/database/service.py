@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any, Literal
 
 from piccolo.engine.base import Engine

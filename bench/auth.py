@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ from _servers import (
     free_port,
     kernel_env,
     kernel_uvicorn_argv,
-    median,
     serving,
     spread,
 )
+from request_overhead import column, interleaved, medians
 from request_overhead import load as overhead_load
 
 TARGET = 0.9
@@ -88,18 +89,12 @@ def measure_verification(child: Child, token: str, rounds: int, requests: int, c
     variants = {"anonymous": [], "access token": [f"Authorization: Bearer {token}"]}
     for headers in variants.values():  # warm-up
         load(child, max(requests // 5, 100), concurrency, seconds, headers)
-    rps: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
-    for round_index in range(rounds):  # alternating which goes first: no order bias
-        for name, headers in (list(variants.items()) if round_index % 2 == 0 else list(variants.items())[::-1]):
-            run = load(child, requests, concurrency, seconds, headers)
-            rps[name].append(run["rps"])
-            if "server_cpu_us" in run:
-                cpu[name].append(run["server_cpu_us"])
-    medians = {name: median(values) for name, values in rps.items()}
-    cpu_medians = {name: median(values) for name, values in cpu.items() if values}
-    ratio = medians["access token"] / medians["anonymous"]
-    return {"rps": rps, "median_rps": medians, "ratio": ratio, "passed": ratio >= TARGET,
+    results = interleaved({name: partial(load, child, requests, concurrency, seconds, headers)
+                           for name, headers in variants.items()}, rounds, alternate=True)
+    rps = column(results, "rps")
+    rps_medians, cpu_medians = medians(rps), medians(column(results, "server_cpu_us"))
+    ratio = rps_medians["access token"] / rps_medians["anonymous"]
+    return {"rps": rps, "median_rps": rps_medians, "ratio": ratio, "passed": ratio >= TARGET,
             "median_server_cpu_us": cpu_medians,
             "cpu_ratio": cpu_medians["anonymous"] / cpu_medians["access token"] if len(cpu_medians) == 2 else None}
 

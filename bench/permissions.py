@@ -10,11 +10,13 @@ import argparse
 import sys
 import tempfile
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _servers import BenchmarkError, exit_on_sigterm, free_port, kernel_uvicorn_argv, median, serving, spread
+from _servers import BenchmarkError, exit_on_sigterm, free_port, kernel_uvicorn_argv, serving, spread
 from auth import load, prepare_user, settings
+from request_overhead import column, interleaved, medians
 from startup import make_trivial_plugins
 
 TARGET = 0.95
@@ -65,22 +67,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         routes = {"unchecked": "/api/v1/perm9/open", "checked": "/api/v1/perm9/guarded"}
         for path in routes.values():  # warm-up
             load(child, max(args.requests // 5, 100), args.concurrency, args.seconds, headers, path)
-        rps: dict[str, list[float]] = {name: [] for name in routes}
-        cpu: dict[str, list[float]] = {name: [] for name in routes}
-        for round_index in range(args.rounds):  # alternating which goes first: no order bias
-            for name, path in (list(routes.items()) if round_index % 2 == 0 else list(routes.items())[::-1]):
-                run = load(child, args.requests, args.concurrency, args.seconds, headers, path)
-                rps[name].append(run["rps"])
-                if "server_cpu_us" in run:
-                    cpu[name].append(run["server_cpu_us"])
-    medians = {name: median(values) for name, values in rps.items()}
-    cpu_medians = {name: median(values) for name, values in cpu.items() if values}
-    ratio = medians["checked"] / medians["unchecked"]
+        results = interleaved({name: partial(load, child, args.requests, args.concurrency, args.seconds, headers, path)
+                               for name, path in routes.items()}, args.rounds, alternate=True)
+    rps = column(results, "rps")
+    rps_medians, cpu_medians = medians(rps), medians(column(results, "server_cpu_us"))
+    ratio = rps_medians["checked"] / rps_medians["unchecked"]
     print(f"permission check: {PLUGINS} plugins x {PERMISSIONS_EACH} permissions; GET with an access token, "
           f"{args.rounds} interleaved rounds of {args.requests} requests, {args.concurrency} connections")
     for name, runs in rps.items():
         shown = f"; server CPU {cpu_medians[name]:.0f} us/request" if name in cpu_medians else ""
-        print(f"  {name:<10} median {medians[name]:>8.0f} req/s  (runs {spread(runs)}){shown}")
+        print(f"  {name:<10} median {rps_medians[name]:>8.0f} req/s  (runs {spread(runs)}){shown}")
     print(f"  ratio checked/unchecked = {ratio:.3f}  (target >= {TARGET})  {'PASS' if ratio >= TARGET else 'BELOW TARGET'}")
     if len(cpu_medians) == 2:
         print(f"  same ratio from server CPU per request = {cpu_medians['unchecked'] / cpu_medians['checked']:.3f}")

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from _servers import (
     serving,
     spread,
 )
-from request_overhead import load
+from request_overhead import column, interleaved, load, medians
 
 TARGET = 0.6
 BARE_APP = "_bare_projects:app"
@@ -83,24 +84,21 @@ def measure(count: int, rounds: int, requests: int, concurrency: int, seconds: f
                 CODERIC_BENCH_DB=str(workdir / "coderic.db")), workdir)),
             "kernel": stack.enter_context(serving(kernel_uvicorn_argv(kernel_port), kernel_port, env, workdir)),
         }
-        rps: dict[str, dict[str, list[float]]] = {e: {s: [] for s in servers} for e in paths}
-        cpu: dict[str, dict[str, list[float]]] = {e: {s: [] for s in servers} for e in paths}
+        runs: dict[str, dict[str, list[dict[str, float]]]] = {}
         for endpoint, path in paths.items():
             for child in servers.values():  # warm-up, not counted
                 load(child, max(requests // 5, 100), concurrency, seconds, path)
-            for _ in range(rounds):
-                for name, child in servers.items():
-                    run = load(child, requests, concurrency, seconds, path)
-                    rps[endpoint][name].append(run["rps"])
-                    if "server_cpu_us" in run:
-                        cpu[endpoint][name].append(run["server_cpu_us"])
+            runs[endpoint] = interleaved(
+                {name: partial(load, child, requests, concurrency, seconds, path) for name, child in servers.items()},
+                rounds)
     results: dict[str, Any] = {"projects": count, "rounds": rounds, "requests": requests, "concurrency": concurrency,
                                "target": TARGET, "endpoints": {}}
     for endpoint in paths:
-        bare, kernel = median(rps[endpoint]["bare"]), median(rps[endpoint]["kernel"])
-        cpus = {name: median(values) for name, values in cpu[endpoint].items() if values}
+        rps = column(runs[endpoint], "rps")
+        bare, kernel = median(rps["bare"]), median(rps["kernel"])
+        cpus = medians(column(runs[endpoint], "server_cpu_us"))
         results["endpoints"][endpoint] = {
-            "path": paths[endpoint], "rps": rps[endpoint], "median_rps": {"bare": bare, "kernel": kernel},
+            "path": paths[endpoint], "rps": rps, "median_rps": {"bare": bare, "kernel": kernel},
             "ratio": kernel / bare, "median_server_cpu_us": cpus,
             "cpu_ratio": cpus["bare"] / cpus["kernel"] if len(cpus) == 2 else None, "passed": kernel / bare >= TARGET,
         }

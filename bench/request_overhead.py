@@ -9,8 +9,9 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,31 @@ def load(child: Child, requests: int, concurrency: int, seconds: float, path: st
     return result
 
 
+Run = Callable[[], dict[str, float]]
+
+
+def interleaved(runs: Mapping[str, Run], rounds: int, *, alternate: bool = False) -> dict[str, list[dict[str, float]]]:
+    """Every one of ``runs`` once per round, in turn, so that all see the same machine; with
+    ``alternate`` the order is reversed every other round (no variant always goes first).
+    The results of each, by name."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    order = list(runs.items())
+    for index in range(rounds):
+        for name, run in (order[::-1] if alternate and index % 2 else order):
+            results[name].append(run())
+    return results
+
+
+def column(results: Mapping[str, list[dict[str, float]]], key: str) -> dict[str, list[float]]:
+    """``key`` of every run that has it, by name."""
+    return {name: [run[key] for run in runs if key in run] for name, runs in results.items()}
+
+
+def medians(values: Mapping[str, list[float]]) -> dict[str, float]:
+    """The median of each list that has values."""
+    return {name: median(found) for name, found in values.items() if found}
+
+
 def measure(rounds: int, requests: int, concurrency: int, seconds: float,
             settings: dict[str, str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coderic-bench-") as tmp, ExitStack() as stack:
@@ -73,19 +99,13 @@ def measure(rounds: int, requests: int, concurrency: int, seconds: float,
             raise BenchmarkError(f"the two servers answer differently: {answers}")
         for child in servers.values():  # warm-up, not counted
             load(child, max(requests // 5, 100), concurrency, seconds)
-        rps: dict[str, list[float]] = {name: [] for name in servers}
-        cpu_us: dict[str, list[float]] = {name: [] for name in servers}
-        client_cpu = 0.0
-        for _ in range(rounds):
-            for name, child in servers.items():  # bare, kernel, bare, kernel, ...
-                run = load(child, requests, concurrency, seconds)
-                rps[name].append(run["rps"])
-                if "server_cpu_us" in run:
-                    cpu_us[name].append(run["server_cpu_us"])
-                client_cpu = max(client_cpu, run["client_cpu"])
+        results = interleaved(  # bare, kernel, bare, kernel, ...
+            {name: partial(load, child, requests, concurrency, seconds) for name, child in servers.items()}, rounds)
+    rps, cpu_us = column(results, "rps"), column(results, "server_cpu_us")
+    client_cpu = max(run["client_cpu"] for runs in results.values() for run in runs)
     bare, kernel = median(rps["bare"]), median(rps["kernel"])
     ratio = kernel / bare
-    cpu = {name: median(values) for name, values in cpu_us.items() if values}
+    cpu = medians(cpu_us)
     return {"rps": rps, "median_rps": {"bare": bare, "kernel": kernel}, "ratio": ratio, "target": TARGET,
             "server_cpu_us": cpu_us, "median_server_cpu_us": cpu,
             "cpu_ratio": cpu["bare"] / cpu["kernel"] if len(cpu) == 2 else None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import textwrap
 from pathlib import Path
 from typing import Any
 
